@@ -1,0 +1,123 @@
+//! `portcullis check`: load configuration and rules, check every input, print the report.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use portcullis_engine::{Config, Date, InputError, Policy, Report, RuleSet, Selection, Severity};
+use rayon::prelude::*;
+
+use crate::Outcome;
+use crate::args::{CheckArgs, Format};
+use crate::inputs::{self, Input};
+use crate::output::{self, Printer};
+
+/// Looked up in the working directory when `--config` is not given.
+const DEFAULT_CONFIG: &str = "portcullis.yaml";
+
+pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
+    let printer = Printer::stdout(args.color);
+    if let Some(threads) = args.threads {
+        // Fails only if a pool exists already, which cannot happen before this point.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+    }
+
+    let today = match args.today.as_deref().map(Date::parse).transpose() {
+        Ok(date) => date.unwrap_or_else(Date::today),
+        Err(e) => return fatal(&printer, &[InputError::new("<command line>", None, None, format!("--today: {e}"))]),
+    };
+    let config = match load_config(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(errors) => return fatal(&printer, &errors),
+    };
+    let rules = RuleSet::builtin();
+    let selection = Selection {
+        select: args.select.clone(),
+        ignore: args.ignore.clone(),
+    };
+    let policy = match Policy::new(&rules, &config, &selection, today) {
+        Ok(policy) => policy,
+        Err(errors) => return fatal(&printer, &errors),
+    };
+    for expired in policy.expired_exemptions() {
+        log::warn!(
+            "exemption {} (rule `{}`) expired on {} and no longer applies",
+            expired.index + 1,
+            expired.rule,
+            expired.expires.map(|d| d.to_string()).unwrap_or_default()
+        );
+    }
+
+    let mut paths = args.paths.clone();
+    if paths.is_empty() {
+        if std::io::stdin().is_terminal() {
+            return fatal(
+                &printer,
+                &[InputError::new(
+                    "<command line>",
+                    None,
+                    None,
+                    "no input: give files or directories to check, or `-` to read stdin",
+                )],
+            );
+        }
+        paths.push(PathBuf::from("-"));
+    }
+    let (inputs, mut errors) = inputs::expand(&paths);
+    let mut report = check_inputs(&policy, &inputs);
+    report.errors.append(&mut errors);
+    report.sort();
+
+    match args.format {
+        Format::Json => printer.json(&report.to_json())?,
+        Format::Text => output::print_text_report(&printer, &report, inputs.len())?,
+    }
+    Ok(outcome(&report, args.fail_on.into()))
+}
+
+/// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
+/// as soon as it is checked, so memory holds findings, not inputs.
+fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
+    let reports: Vec<Report> = inputs
+        .par_iter()
+        .map(|input| match input.read() {
+            Ok(text) => policy.check_source(&input.display_name(), &text),
+            Err(error) => Report {
+                errors: vec![error],
+                ..Report::default()
+            },
+        })
+        .collect();
+    let mut report = Report::default();
+    for r in reports {
+        report.merge(r);
+    }
+    report
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, Vec<InputError>> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
+        None => return Ok(Config::default()),
+    };
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| vec![InputError::new(&name, None, None, format!("cannot read configuration: {e}"))])?;
+    log::info!("using configuration {name}");
+    Config::parse(&name, &text)
+}
+
+fn outcome(report: &Report, fail_on: Severity) -> Outcome {
+    if !report.errors.is_empty() {
+        Outcome::Errors
+    } else if report.max_severity().is_some_and(|s| s >= fail_on) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    }
+}
+
+fn fatal(printer: &Printer, errors: &[InputError]) -> std::io::Result<Outcome> {
+    printer.errors(errors)?;
+    Ok(Outcome::Errors)
+}

@@ -1,0 +1,46 @@
+//! `portcullis rules`: the rule table.
+
+use portcullis_engine::RuleSet;
+
+use crate::Outcome;
+use crate::args::{Format, RulesArgs};
+use crate::output::Printer;
+
+pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
+    let rules = RuleSet::builtin();
+    let printer = Printer::stdout(crate::args::ColorChoice::Auto);
+    match args.format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = rules
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.meta.id,
+                        "title": r.meta.title,
+                        "severity": r.meta.severity,
+                        "enabled_by_default": !r.meta.disabled_by_default,
+                        "settings": r.meta.settings.iter().map(|(name, s)| serde_json::json!({
+                            "name": name, "type": s.kind.as_str(), "default": s.default, "description": s.description,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            printer.json(&serde_json::to_string_pretty(&list).expect("plain data serializes"))?;
+        }
+        Format::Text => {
+            let width = rules.rules().iter().map(|r| r.meta.id.len()).max().unwrap_or(0);
+            let mut out = format!("{:width$}  {:8}  {:7}  TITLE\n", "ID", "SEVERITY", "DEFAULT");
+            for rule in rules.rules() {
+                let default = if rule.meta.disabled_by_default { "off" } else { "on" };
+                out.push_str(&format!(
+                    "{:width$}  {:8}  {:7}  {}\n",
+                    rule.meta.id, rule.meta.severity, default, rule.meta.title
+                ));
+            }
+            out.push_str("\nRun `portcullis explain ID` for a rule's documentation and settings.\n");
+            printer.text(&out)?;
+        }
+    }
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,51 @@
+//! `portcullis`: check Kubernetes manifests against image-security rules.
+//!
+//! `main` only parses arguments, dispatches to a subcommand and maps the outcome to an exit
+//! code: 0 clean, 1 findings at or above `--fail-on`, 2 usage, config, input or rule errors.
+//! All policy logic lives in `portcullis-engine`.
+
+mod args;
+mod commands;
+mod inputs;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// How a subcommand ended.
+pub enum Outcome {
+    Clean,
+    Findings,
+    Errors,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    output::init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Rules(args) => commands::rules::run(args),
+        Command::Explain(args) => commands::explain::run(args),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::Errors) => ExitCode::from(2),
+        // The reader went away (`portcullis check … | head`): not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

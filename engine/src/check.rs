@@ -1,0 +1,383 @@
+//! Evaluation: a [`Policy`] is a rule set resolved against a configuration (enabled rules,
+//! settings, severities, exemptions). It checks sources document by document and returns a
+//! [`Report`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rhai::{CallFnOptions, Dynamic, Engine, Scope};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, Date, Exemption};
+use crate::load::{self, Loaded};
+use crate::report::{Finding, InputError, Report, ResourceRef, Severity};
+use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
+use crate::sandbox::{FindingDraft, WorkloadView};
+use crate::workload::{Normalized, Workload, normalize};
+
+/// Annotation listing rule ids (comma-separated, or `*`) exempted on this resource.
+pub const EXEMPT_ANNOTATION: &str = "portcullis.dev/exempt";
+/// Annotation giving the reason for [`EXEMPT_ANNOTATION`]; required.
+pub const EXEMPT_REASON_ANNOTATION: &str = "portcullis.dev/exempt-reason";
+
+/// Documents in one source above which evaluation is spread over all cores.
+const PARALLEL_THRESHOLD: usize = 32;
+
+/// Which rules a run uses, on top of the configuration (`--select`, `--ignore`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only these rules (enabled even if the configuration or the rule disables them).
+    pub select: Option<Vec<String>>,
+    pub ignore: Vec<String>,
+}
+
+#[derive(Debug)]
+struct ActiveRule {
+    rule: Arc<Rule>,
+    severity: Severity,
+    /// Resolved settings as a Rhai map, built once.
+    settings: Dynamic,
+}
+
+/// Rules resolved against configuration, ready to evaluate many workloads.
+#[derive(Debug)]
+pub struct Policy {
+    engine: Arc<Engine>,
+    rules: Vec<ActiveRule>,
+    exemptions: Vec<Exemption>,
+    today: Date,
+}
+
+impl Policy {
+    /// Resolves `config` against `rules`: unknown rule ids, unknown settings and wrongly
+    /// typed values are errors that list what is allowed. All errors are returned together.
+    pub fn new(
+        rules: &RuleSet,
+        config: &Config,
+        selection: &Selection,
+        today: Date,
+    ) -> Result<Policy, Vec<InputError>> {
+        let mut errors = Vec::new();
+        let known = rules.ids();
+        let unknown_rule = |id: &str| {
+            format!(
+                "unknown rule `{id}`; known rules: {}",
+                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )
+        };
+        for id in config.rules.keys() {
+            if rules.get(id).is_none() {
+                errors.push(config.error(&["rules", id], unknown_rule(id)));
+            }
+        }
+        for exemption in &config.exemptions {
+            if exemption.rule != "*" && rules.get(&exemption.rule).is_none() {
+                errors.push(config.error(
+                    &["exemptions", &format!("#{}", exemption.index)],
+                    format!("exemption {}: {}", exemption.index + 1, unknown_rule(&exemption.rule)),
+                ));
+            }
+        }
+        for id in selection.select.iter().flatten().chain(&selection.ignore) {
+            if rules.get(id).is_none() {
+                errors.push(InputError::new("<command line>", None, None, unknown_rule(id)));
+            }
+        }
+
+        let mut active = Vec::new();
+        for rule in rules.rules() {
+            let id = rule.meta.id.as_str();
+            let rule_config = config.rules.get(id).cloned().unwrap_or_default();
+            let settings = match resolve_settings(rule, &rule_config.settings) {
+                Ok(settings) => settings,
+                Err(messages) => {
+                    for (key, message) in messages {
+                        errors.push(config.error(&["rules", id, &key], message));
+                    }
+                    continue;
+                }
+            };
+            let enabled = match &selection.select {
+                Some(selected) => selected.iter().any(|s| s == id),
+                None => rule_config.enabled.unwrap_or(!rule.meta.disabled_by_default),
+            } && !selection.ignore.iter().any(|s| s == id);
+            if !enabled {
+                continue;
+            }
+            let settings = rhai::serde::to_dynamic(Value::Object(settings)).map_err(|e| {
+                vec![InputError::new(&rule.origin, None, None, format!("settings of `{id}`: {e}"))]
+            })?;
+            active.push(ActiveRule {
+                rule: rule.clone(),
+                severity: rule_config.severity.unwrap_or(rule.meta.severity),
+                settings,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Policy {
+            engine: rules.engine().clone(),
+            rules: active,
+            exemptions: config.exemptions.clone(),
+            today,
+        })
+    }
+
+    /// Ids of the rules this policy evaluates.
+    pub fn rule_ids(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.rule.meta.id.as_str()).collect()
+    }
+
+    /// Exemptions that no longer apply because their `expires` date has passed.
+    pub fn expired_exemptions(&self) -> impl Iterator<Item = &Exemption> {
+        self.exemptions
+            .iter()
+            .filter(|e| e.expires.is_some_and(|d| d < self.today))
+    }
+
+    /// Checks every document of one source. `file` names it in the report.
+    pub fn check_source(&self, file: &str, text: &str) -> Report {
+        if load::looks_like_json(file, text) {
+            let mut report = Report::default();
+            for item in load::load_source(file, text) {
+                self.check_loaded(file, item, &mut report);
+            }
+            return report;
+        }
+        let documents = load::split_yaml_documents(text);
+        let check_document = |doc: &load::RawDocument<'_>| {
+            let mut report = Report::default();
+            for item in load::load_yaml_document(file, doc) {
+                self.check_loaded(file, item, &mut report);
+            }
+            report
+        };
+        if documents.len() >= PARALLEL_THRESHOLD {
+            documents
+                .par_iter()
+                .map(check_document)
+                .reduce(Report::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                })
+        } else {
+            let mut report = Report::default();
+            for doc in &documents {
+                report.merge(check_document(doc));
+            }
+            report
+        }
+    }
+
+    fn check_loaded(&self, file: &str, item: Loaded, report: &mut Report) {
+        match item {
+            Loaded::Error(error) => report.errors.push(error),
+            Loaded::Skipped { .. } => report.skipped += 1,
+            Loaded::Object(object) => {
+                let (document, line) = (object.document, object.line);
+                match normalize(object) {
+                    Normalized::NotAWorkload => report.skipped += 1,
+                    Normalized::Invalid(message) => {
+                        report.errors.push(InputError::new(file, Some(document), Some(line), message))
+                    }
+                    Normalized::Workload(workload) => self.check_workload(*workload, file, report),
+                }
+            }
+        }
+    }
+
+    /// Evaluates every active rule on one workload.
+    pub fn check_workload(&self, workload: Workload, file: &str, report: &mut Report) {
+        report.resources += 1;
+        let resource = ResourceRef {
+            kind: workload.kind.clone(),
+            namespace: workload.namespace.clone(),
+            name: workload.name.clone(),
+            file: file.to_string(),
+            document: workload.document,
+            line: workload.line,
+        };
+        let resource_error = |message: String| {
+            InputError::new(file, Some(resource.document), Some(resource.line), message)
+        };
+        let annotation_exemption = match annotation_exemption(&workload) {
+            Ok(exemption) => exemption,
+            Err(message) => {
+                report.errors.push(resource_error(message));
+                None
+            }
+        };
+        let workload = Arc::new(workload);
+        let view = Dynamic::from(WorkloadView(workload.clone()));
+
+        for active in &self.rules {
+            let id = &active.rule.meta.id;
+            let drafts = match self.run_rule(active, &view) {
+                Ok(drafts) => drafts,
+                Err(message) => {
+                    report.errors.push(resource_error(format!(
+                        "rule `{id}` failed on {} `{}/{}`: {message}",
+                        resource.kind, resource.namespace, resource.name
+                    )));
+                    continue;
+                }
+            };
+            for draft in drafts {
+                let exemption = match &annotation_exemption {
+                    Some((ids, reason)) if ids.contains("*") || ids.contains(id.as_str()) => {
+                        Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
+                    }
+                    _ => self.config_exemption(id, &workload, draft.container.as_deref()),
+                };
+                report.push_finding(Finding {
+                    rule: id.clone(),
+                    severity: active.severity,
+                    message: draft.message,
+                    remediation: active.rule.meta.remediation.clone(),
+                    resource: resource.clone(),
+                    container: draft.container,
+                    path: draft.path,
+                    exemption,
+                });
+            }
+        }
+    }
+
+    /// Runs one rule's entry function; `Err` carries a message naming what went wrong.
+    fn run_rule(&self, active: &ActiveRule, view: &Dynamic) -> Result<Vec<FindingDraft>, String> {
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let result = self
+            .engine
+            .call_fn_with_options::<Dynamic>(
+                options,
+                &mut scope,
+                &active.rule.ast,
+                ENTRY_FUNCTION,
+                (view.clone(), active.settings.clone()),
+            )
+            .map_err(|e| describe_rule_error(&e))?;
+        findings_from(result)
+    }
+
+    fn config_exemption(&self, rule: &str, workload: &Workload, container: Option<&str>) -> Option<String> {
+        let container = container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
+        self.exemptions
+            .iter()
+            .find(|e| {
+                (e.rule == "*" || e.rule == rule)
+                    && e.expires.is_none_or(|d| d >= self.today)
+                    && e.namespace.as_ref().is_none_or(|g| g.is_match(&workload.namespace))
+                    && e.name.as_ref().is_none_or(|g| g.is_match(&workload.name))
+                    && e.kind.as_ref().is_none_or(|k| k.eq_ignore_ascii_case(&workload.kind))
+                    && e.image.as_ref().is_none_or(|pattern| {
+                        container.is_some_and(|c| c.image.as_ref().is_ok_and(|i| pattern.matches(i)))
+                    })
+            })
+            .map(|e| e.reason.clone())
+    }
+}
+
+/// Settings for `rule`: configured values over defaults, type-checked. `Err` holds
+/// (setting, message) pairs.
+fn resolve_settings(rule: &Rule, configured: &std::collections::BTreeMap<String, Value>) -> Result<Map<String, Value>, Vec<(String, String)>> {
+    let id = &rule.meta.id;
+    let mut errors = Vec::new();
+    for key in configured.keys() {
+        if !rule.meta.settings.contains_key(key) {
+            let mut allowed: Vec<String> = rule.meta.settings.keys().map(|k| format!("`{k}`")).collect();
+            allowed.extend(["`enabled`".to_string(), "`severity`".to_string()]);
+            errors.push((
+                key.clone(),
+                format!("unknown setting `{key}` for rule `{id}`; allowed: {}", allowed.join(", ")),
+            ));
+        }
+    }
+    let mut settings = Map::new();
+    for (name, spec) in &rule.meta.settings {
+        let value = configured.get(name).unwrap_or(&spec.default);
+        if let Err(e) = spec.kind.check(value) {
+            errors.push((name.clone(), format!("setting `{name}` of rule `{id}`: {e}")));
+        }
+        settings.insert(name.clone(), value.clone());
+    }
+    if errors.is_empty() { Ok(settings) } else { Err(errors) }
+}
+
+fn describe_rule_error(error: &rhai::EvalAltResult) -> String {
+    use rhai::EvalAltResult as E;
+    let limit = match error {
+        E::ErrorTooManyOperations(_) => Some("it exceeded the operation limit (an endless loop?)"),
+        E::ErrorStackOverflow(_) => Some("it exceeded the call-depth limit (runaway recursion?)"),
+        E::ErrorDataTooLarge(..) => Some("it exceeded a size limit on strings, arrays or maps"),
+        E::ErrorTooManyVariables(_) => Some("it exceeded the variable limit"),
+        _ => None,
+    };
+    let position = error.position();
+    let at = match (position.line(), position.position()) {
+        (Some(line), Some(column)) => format!(" (rule line {line}, column {column})"),
+        _ => String::new(),
+    };
+    match limit {
+        Some(limit) => format!("{limit}{at}"),
+        None => {
+            let text = error.to_string();
+            // Rhai appends its own " (line L, position P)"; ours is clearer about whose line.
+            let text = text.split(" (line ").next().unwrap_or(&text).to_string();
+            format!("{text}{at}")
+        }
+    }
+}
+
+/// The entry function may return `()`, one finding, or an array of findings.
+fn findings_from(value: Dynamic) -> Result<Vec<FindingDraft>, String> {
+    if value.is_unit() {
+        return Ok(Vec::new());
+    }
+    if value.is::<FindingDraft>() {
+        return Ok(vec![value.cast()]);
+    }
+    let type_name = value.type_name();
+    let Some(items) = value.try_cast::<rhai::Array>() else {
+        return Err(format!(
+            "`{ENTRY_FUNCTION}` returned {type_name}; it must return an array of `finding(…)` values"
+        ));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let type_name = item.type_name();
+            item.try_cast::<FindingDraft>().ok_or_else(|| {
+                format!("`{ENTRY_FUNCTION}` returned an array holding {type_name}; only `finding(…)` values belong in it")
+            })
+        })
+        .collect()
+}
+
+/// The rules exempted by annotation and the reason, or an error when the reason is missing.
+fn annotation_exemption(workload: &Workload) -> Result<Option<(BTreeSet<String>, String)>, String> {
+    let get = |key: &str| {
+        workload
+            .annotations
+            .get(key)
+            .or_else(|| workload.pod_annotations.get(key))
+    };
+    let Some(ids) = get(EXEMPT_ANNOTATION) else {
+        return Ok(None);
+    };
+    let reason = get(EXEMPT_REASON_ANNOTATION)
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            format!("annotation `{EXEMPT_ANNOTATION}` needs `{EXEMPT_REASON_ANNOTATION}`: every exemption says why it exists; it is not applied")
+        })?;
+    let ids = ids
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(Some((ids, reason.to_string())))
+}

@@ -1,0 +1,39 @@
+//! The Portcullis engine: policy-as-code checks for Kubernetes container-image security.
+//!
+//! Data flows one way:
+//!
+//! | stage | module | what it does |
+//! |---|---|---|
+//! | load | [`load`] | bytes -> documents with file, index and line; YAML streams, JSON, `List`, admission envelopes |
+//! | normalize | [`workload`] | every pod-carrying kind -> one [`Workload`] view with parsed images ([`image`]) |
+//! | evaluate | [`check`], [`sandbox`], [`rules`] | Rhai rules, compiled once, run per workload in a sandbox |
+//! | report | [`report`] | findings, errors and the summary |
+//!
+//! [`config`] resolves settings, severities and exemptions. The CLI and any other front end
+//! are thin shells over [`RuleSet`] + [`Policy`]:
+//!
+//! ```
+//! use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
+//!
+//! let rules = RuleSet::builtin();
+//! let policy = Policy::new(&rules, &Config::default(), &Selection::default(), Date::today()).unwrap();
+//! let report = policy.check_source("pod.yaml", "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: app, image: nginx}]\n");
+//! assert!(report.findings.iter().any(|f| f.rule == "latest-tag"));
+//! ```
+
+pub mod check;
+pub mod config;
+pub mod image;
+pub mod load;
+pub mod report;
+pub mod rules;
+pub mod sandbox;
+pub mod testing;
+pub mod workload;
+
+pub use check::{Policy, Selection};
+pub use config::{Config, Date};
+pub use image::{ImagePattern, ImageRef};
+pub use report::{Finding, InputError, Report, Severity, Summary};
+pub use rules::{Rule, RuleLoadError, RuleSet};
+pub use workload::Workload;

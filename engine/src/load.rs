@@ -1,0 +1,428 @@
+//! Loading: source text -> Kubernetes objects, each with its document index and line.
+//!
+//! YAML streams are split into documents before parsing so that a syntax error in one
+//! document never hides the others. JSON input (a `.json` file, or text starting with `{`
+//! or `[`) may hold several concatenated values. `List` kinds and admission envelopes
+//! (AdmissionReview, bare AdmissionRequest) are unwrapped here, so later stages only see
+//! plain objects.
+
+use serde_json::{Map, Value};
+
+use crate::report::InputError;
+
+/// Kubernetes stores objects of at most 1.5 MiB; twice that leaves room for YAML overhead.
+pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
+/// Envelopes (`List` in `List`) nested deeper than this are rejected.
+const MAX_ENVELOPE_DEPTH: usize = 8;
+
+/// One object to evaluate or skip, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedObject {
+    /// 0-based index of the document in its source (documents with content only).
+    pub document: usize,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    pub value: Value,
+    /// Set when the object came out of an admission request.
+    pub admission: Option<AdmissionContext>,
+}
+
+/// What the admission request says about the object, used when the object omits it.
+#[derive(Debug, Clone, Default)]
+pub struct AdmissionContext {
+    pub operation: String,
+    pub namespace: Option<String>,
+}
+
+/// What loading one source produced, in source order.
+#[derive(Debug)]
+pub enum Loaded {
+    Object(LoadedObject),
+    /// A document that holds nothing to evaluate (no `kind`, a DELETE request, …).
+    Skipped { document: usize, line: usize },
+    Error(InputError),
+}
+
+/// A document of a YAML stream, before parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct RawDocument<'a> {
+    pub index: usize,
+    /// 1-based line of the first line of `text` in the source.
+    pub first_line: usize,
+    /// 1-based line of the first line with content (not blank, not a comment).
+    pub content_line: usize,
+    pub text: &'a str,
+}
+
+/// Splits a YAML stream at `---` and `...` lines, dropping documents without content.
+pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
+    let mut documents = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1usize;
+    let mut content_line: Option<usize> = None;
+    let mut offset = 0usize;
+    let mut line_no = 1usize;
+
+    let push = |documents: &mut Vec<RawDocument<'a>>, range: std::ops::Range<usize>, first_line: usize, content_line: Option<usize>| {
+        if let Some(content_line) = content_line {
+            documents.push(RawDocument {
+                index: documents.len(),
+                first_line,
+                content_line,
+                text: &text[range],
+            });
+        }
+    };
+
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
+        let is_end = bare == "..." || bare.starts_with("... ");
+        if is_start || is_end {
+            push(&mut documents, start..offset, start_line, content_line.take());
+            // `--- key: value` keeps content on the marker line itself.
+            let inline = is_start && !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#');
+            if inline {
+                start = offset + 4;
+                start_line = line_no;
+                content_line = Some(line_no);
+            } else {
+                start = offset + line.len();
+                start_line = line_no + 1;
+            }
+        } else if content_line.is_none() {
+            let trimmed = bare.trim_start();
+            if !trimmed.is_empty() && !trimmed.starts_with('#') && !trimmed.starts_with('%') {
+                content_line = Some(line_no);
+            }
+        }
+        offset += line.len();
+        line_no += 1;
+    }
+    push(&mut documents, start..text.len(), start_line, content_line);
+    documents
+}
+
+/// Whether a source should be read as JSON: by its name, else by its first character.
+pub fn looks_like_json(name: &str, text: &str) -> bool {
+    if name.ends_with(".json") {
+        return true;
+    }
+    if name.ends_with(".yaml") || name.ends_with(".yml") {
+        return false;
+    }
+    matches!(text.trim_start().as_bytes().first(), Some(b'{') | Some(b'['))
+}
+
+/// Loads every object of one source. `file` names the source in errors.
+pub fn load_source(file: &str, text: &str) -> Vec<Loaded> {
+    let mut out = Vec::new();
+    if looks_like_json(file, text) {
+        load_json_stream(file, text, &mut out);
+    } else {
+        for doc in split_yaml_documents(text) {
+            out.extend(load_yaml_document(file, &doc));
+        }
+    }
+    out
+}
+
+/// Parses one YAML document and unwraps it into the objects it holds.
+pub fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
+    let mut out = Vec::new();
+    match parse_yaml_document(file, doc) {
+        Ok(value) => unwrap_object(file, doc.index, doc.content_line, value, None, 0, &mut out),
+        Err(error) => out.push(Loaded::Error(error)),
+    }
+    out
+}
+
+/// Parses one YAML document into a JSON value.
+pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, InputError> {
+    if doc.text.len() > MAX_DOCUMENT_BYTES {
+        return Err(too_large(file, doc.index, doc.content_line, doc.text.len()));
+    }
+    serde_yaml::from_str::<Value>(doc.text).map_err(|e| {
+        // libyaml reports an unexpected end of document on the line after it; keep errors
+        // inside the document.
+        let last_line = doc.first_line + doc.text.trim_end().matches('\n').count();
+        let (line, column) = match e.location() {
+            Some(loc) => (
+                (doc.first_line + loc.line().saturating_sub(1)).min(last_line),
+                format!(" (column {})", loc.column()),
+            ),
+            None => (doc.content_line, String::new()),
+        };
+        let message = format!("invalid YAML: {}{column}", strip_location(&e.to_string()));
+        InputError::new(file, Some(doc.index), Some(line), message)
+    })
+}
+
+fn too_large(file: &str, document: usize, line: usize, len: usize) -> InputError {
+    InputError::new(
+        file,
+        Some(document),
+        Some(line),
+        format!(
+            "document is {:.1} MiB, over the {} MiB limit (Kubernetes objects are at most 1.5 MiB)",
+            len as f64 / (1024.0 * 1024.0),
+            MAX_DOCUMENT_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// serde_yaml appends "at line L column C"; we report the line ourselves, relative to the file.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut index = 0usize;
+    loop {
+        let start = stream.byte_offset();
+        // Skip whitespace to find where the value starts, for its line number.
+        let value_start = start + text[start..].len() - text[start..].trim_start().len();
+        let line = line_of(text, value_start);
+        match stream.next() {
+            None => break,
+            Some(Ok(value)) => {
+                let len = stream.byte_offset() - value_start;
+                if len > MAX_DOCUMENT_BYTES {
+                    out.push(Loaded::Error(too_large(file, index, line, len)));
+                } else {
+                    unwrap_object(file, index, line, value, None, 0, out);
+                }
+            }
+            Some(Err(e)) => {
+                out.push(Loaded::Error(InputError::new(
+                    file,
+                    Some(index),
+                    Some(e.line().max(1)),
+                    format!("invalid JSON: {}", strip_location(&e.to_string())),
+                )));
+                // The stream cannot resynchronize after a syntax error.
+                break;
+            }
+        }
+        index += 1;
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Unwraps `List` kinds and admission envelopes down to plain objects.
+fn unwrap_object(
+    file: &str,
+    document: usize,
+    line: usize,
+    value: Value,
+    admission: Option<AdmissionContext>,
+    depth: usize,
+    out: &mut Vec<Loaded>,
+) {
+    let error = |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+    if depth > MAX_ENVELOPE_DEPTH {
+        out.push(error(format!("envelopes nested more than {MAX_ENVELOPE_DEPTH} deep")));
+        return;
+    }
+    let Value::Object(mut map) = value else {
+        match value {
+            Value::Null => out.push(Loaded::Skipped { document, line }),
+            other => out.push(error(format!(
+                "document is {}, not a Kubernetes object",
+                describe(&other)
+            ))),
+        }
+        return;
+    };
+
+    let kind = map.get("kind").cloned();
+    match kind.as_ref() {
+        Some(Value::String(kind)) if kind == "AdmissionReview" => {
+            match map.remove("request") {
+                Some(Value::Object(request)) => {
+                    unwrap_admission_request(file, document, line, request, depth, out)
+                }
+                Some(Value::Null) | None => out.push(error(
+                    "AdmissionReview has no `request` (a response-only review cannot be checked)".into(),
+                )),
+                Some(other) => out.push(error(format!(
+                    "AdmissionReview `request` is {}, expected an object",
+                    describe(&other)
+                ))),
+            }
+        }
+        Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
+            match map.remove("items") {
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        unwrap_object(file, document, line, item, admission.clone(), depth + 1, out);
+                    }
+                }
+                Some(Value::Null) => {}
+                Some(other) => out.push(error(format!(
+                    "`{kind}` has `items` of type {}, expected a list",
+                    describe(&other)
+                ))),
+                None => unreachable!("checked by contains_key"),
+            }
+        }
+        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under `object`.
+        Some(Value::Object(_)) if map.contains_key("object") || map.contains_key("operation") => {
+            unwrap_admission_request(file, document, line, map, depth, out)
+        }
+        Some(Value::String(_)) => out.push(Loaded::Object(LoadedObject {
+            document,
+            line,
+            value: Value::Object(map),
+            admission,
+        })),
+        Some(other) => out.push(error(format!("`kind` is {}, expected a string", describe(other)))),
+        None => out.push(Loaded::Skipped { document, line }),
+    }
+}
+
+fn unwrap_admission_request(
+    file: &str,
+    document: usize,
+    line: usize,
+    mut request: Map<String, Value>,
+    depth: usize,
+    out: &mut Vec<Loaded>,
+) {
+    let error = |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+    let operation = request
+        .get("operation")
+        .and_then(Value::as_str)
+        .unwrap_or("CREATE")
+        .to_string();
+    if operation.eq_ignore_ascii_case("DELETE") || operation.eq_ignore_ascii_case("CONNECT") {
+        out.push(Loaded::Skipped { document, line });
+        return;
+    }
+    let mut object = match request.remove("object") {
+        Some(Value::Object(object)) => object,
+        Some(Value::Null) | None => {
+            out.push(error(format!("admission request ({operation}) has no `object`")));
+            return;
+        }
+        Some(other) => {
+            out.push(error(format!(
+                "admission request `object` is {}, expected an object",
+                describe(&other)
+            )));
+            return;
+        }
+    };
+    let namespace = request
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string);
+    let gvk = request.get("kind").and_then(Value::as_object);
+    if !object.contains_key("kind")
+        && let Some(kind) = gvk.and_then(|k| k.get("kind")).and_then(Value::as_str)
+    {
+        object.insert("kind".into(), Value::String(kind.to_string()));
+    }
+    if !object.contains_key("apiVersion")
+        && let Some(gvk) = gvk
+    {
+        let group = gvk.get("group").and_then(Value::as_str).unwrap_or("");
+        let version = gvk.get("version").and_then(Value::as_str).unwrap_or("v1");
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        object.insert("apiVersion".into(), Value::String(api_version));
+    }
+    if let Some(name) = request.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        let metadata = object
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(metadata) = metadata
+            && metadata.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+        {
+            metadata.insert("name".into(), Value::String(name.to_string()));
+        }
+    }
+    let context = AdmissionContext {
+        operation,
+        namespace,
+    };
+    unwrap_object(file, document, line, Value::Object(object), Some(context), depth + 1, out)
+}
+
+pub(crate) fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_streams_and_keeps_lines() {
+        let text = "---\n# c\n---\na: 1\n---\n\nb: 2\n...\n--- c: 3\n";
+        let docs = split_yaml_documents(text);
+        assert_eq!(docs.len(), 3);
+        assert_eq!((docs[0].index, docs[0].content_line, docs[0].text), (0, 4, "a: 1\n"));
+        assert_eq!((docs[1].index, docs[1].content_line), (1, 7));
+        assert_eq!((docs[2].content_line, docs[2].text), (9, "c: 3\n"));
+    }
+
+    #[test]
+    fn syntax_error_in_one_document_keeps_the_others() {
+        let text = "kind: Pod\nmetadata: {name: a}\n---\nkind: [\n---\nkind: Pod\nmetadata: {name: c}\n";
+        let loaded = load_source("x.yaml", text);
+        assert_eq!(loaded.len(), 3);
+        assert!(matches!(&loaded[0], Loaded::Object(o) if o.document == 0));
+        match &loaded[1] {
+            Loaded::Error(e) => {
+                assert_eq!(e.document, Some(1));
+                assert!(e.line.unwrap() >= 4, "{e:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&loaded[2], Loaded::Object(o) if o.document == 2 && o.line == 6));
+    }
+
+    #[test]
+    fn json_streams() {
+        let text = "{\"kind\":\"Pod\"}\n{\"kind\":\"Service\"}";
+        let loaded = load_source("-", text);
+        assert!(matches!(&loaded[1], Loaded::Object(o) if o.line == 2 && o.document == 1));
+    }
+
+    #[test]
+    fn admission_request_fills_kind_and_namespace() {
+        let text = r#"{"uid":"1","kind":{"group":"apps","version":"v1","kind":"Deployment"},
+            "namespace":"shop","operation":"CREATE","object":{"metadata":{"name":"api"},"spec":{}}}"#;
+        let loaded = load_source("r.json", text);
+        let Loaded::Object(o) = &loaded[0] else { panic!("{loaded:?}") };
+        assert_eq!(o.value["kind"], "Deployment");
+        assert_eq!(o.value["apiVersion"], "apps/v1");
+        assert_eq!(o.admission.as_ref().unwrap().namespace.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn delete_requests_are_skipped() {
+        let text = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
+            "request":{"uid":"1","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"DELETE","object":null}}"#;
+        assert!(matches!(load_source("r.json", text)[0], Loaded::Skipped { .. }));
+    }
+}

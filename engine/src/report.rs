@@ -1,0 +1,220 @@
+//! Findings, errors and the report that collects them. Findings are data, not errors; the
+//! renderers in the CLI turn a [`Report`] into text or JSON.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a finding is. Ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|sev| sev.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown severity `{s}`; expected one of: info, low, medium, high, critical")
+            })
+    }
+}
+
+/// The workload a finding is about, and where it was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub file: String,
+    pub document: usize,
+    pub line: usize,
+}
+
+/// One rule violation on one container (or on the workload as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub remediation: String,
+    pub resource: ResourceRef,
+    pub container: Option<String>,
+    pub path: String,
+    /// Why the finding is exempted; exempted findings are not failures.
+    #[serde(skip)]
+    pub exemption: Option<String>,
+}
+
+impl Finding {
+    fn sort_key(&self) -> (&str, usize, &str, Option<&str>, &str, &str) {
+        (
+            &self.resource.file,
+            self.resource.document,
+            &self.rule,
+            self.container.as_deref(),
+            &self.path,
+            &self.message,
+        )
+    }
+}
+
+/// Input, configuration or rule-evaluation trouble. `document` and `line` are known for
+/// anything tied to a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InputError {
+    pub file: String,
+    pub document: Option<usize>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(
+        file: impl Into<String>,
+        document: Option<usize>,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> InputError {
+        InputError {
+            file: file.into(),
+            document,
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(document) = self.document {
+            write!(f, " (document {document})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Counts for the one-line summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Workloads evaluated.
+    pub resources: usize,
+    /// Documents that carry no pod (Services, ConfigMaps, DELETE requests, …).
+    pub skipped: usize,
+    pub findings: usize,
+    pub exempted: usize,
+    pub errors: usize,
+}
+
+/// Everything one check produced, in deterministic order.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Findings that count, sorted by file, document, rule and container.
+    pub findings: Vec<Finding>,
+    /// Findings waived by an exemption, in the same order.
+    pub exempted: Vec<Finding>,
+    pub errors: Vec<InputError>,
+    pub resources: usize,
+    pub skipped: usize,
+}
+
+impl Report {
+    /// Adds a finding to the right list.
+    pub fn push_finding(&mut self, finding: Finding) {
+        if finding.exemption.is_some() {
+            self.exempted.push(finding);
+        } else {
+            self.findings.push(finding);
+        }
+    }
+
+    /// Appends another report (e.g. of the next file).
+    pub fn merge(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+        self.exempted.extend(other.exempted);
+        self.errors.extend(other.errors);
+        self.resources += other.resources;
+        self.skipped += other.skipped;
+    }
+
+    /// Puts findings and errors in their documented order. Stable, so equal keys keep
+    /// source order.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.exempted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.errors
+            .sort_by(|a, b| (&a.file, a.document, a.line).cmp(&(&b.file, b.document, b.line)));
+    }
+
+    pub fn summary(&self) -> Summary {
+        Summary {
+            resources: self.resources,
+            skipped: self.skipped,
+            findings: self.findings.len(),
+            exempted: self.exempted.len(),
+            errors: self.errors.len(),
+        }
+    }
+
+    /// The most severe finding that counts, if any.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+
+    /// The report as the CLI's JSON document: `{"findings":[…],"errors":[…],"summary":{…}}`,
+    /// keys in that order.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            findings: &'a [Finding],
+            errors: &'a [InputError],
+            summary: Summary,
+        }
+        let json = Json {
+            findings: &self.findings,
+            errors: &self.errors,
+            summary: self.summary(),
+        };
+        serde_json::to_string_pretty(&json).expect("report serializes: all keys are strings")
+    }
+}

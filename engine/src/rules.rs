@@ -1,0 +1,368 @@
+//! Rules: Rhai files with metadata, docs and one entry function, compiled once.
+//!
+//! A rule file looks like this:
+//!
+//! ```rhai
+//! //! ## What it does
+//! //! Markdown docs in `//!` comments.
+//!
+//! const META = #{
+//!     id: "latest-tag",
+//!     title: "Image uses a mutable tag",
+//!     severity: "high",
+//!     remediation: "Pin a version tag or a digest.",
+//!     settings: #{
+//!         "disallowed-tags": #{ type: "list", "default": ["latest"], description: "…" },
+//!     },
+//! };
+//!
+//! fn check(workload, settings) {
+//!     let findings = [];
+//!     // …
+//!     findings
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use rhai::{AST, Engine, Scope};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::report::Severity;
+
+/// The entry function every rule defines: `fn check(workload, settings)`.
+pub const ENTRY_FUNCTION: &str = "check";
+
+/// The default pack, embedded at build time from `rules/*.rhai`.
+pub static BUILTIN_RULES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// The type of a rule setting, checked when configuration is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SettingType {
+    String,
+    Bool,
+    Int,
+    /// A list of strings.
+    List,
+    /// Any YAML value; the rule validates it.
+    Any,
+}
+
+impl SettingType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettingType::String => "string",
+            SettingType::Bool => "bool",
+            SettingType::Int => "int",
+            SettingType::List => "list of strings",
+            SettingType::Any => "any",
+        }
+    }
+
+    /// Checks `value` against the type; `Err` says what was found.
+    pub fn check(self, value: &Value) -> Result<(), String> {
+        let ok = match self {
+            SettingType::String => value.is_string(),
+            SettingType::Bool => value.is_boolean(),
+            SettingType::Int => value.is_i64(),
+            SettingType::List => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string)),
+            SettingType::Any => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected {}, found {}",
+                self.as_str(),
+                crate::load::describe(value)
+            ))
+        }
+    }
+}
+
+/// One setting a rule accepts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingSpec {
+    #[serde(rename = "type")]
+    pub kind: SettingType,
+    pub default: Value,
+    pub description: String,
+}
+
+/// A rule's metadata, from its `META` constant.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleMeta {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub remediation: String,
+    /// Off unless configuration enables it.
+    #[serde(default)]
+    pub disabled_by_default: bool,
+    #[serde(default)]
+    pub settings: BTreeMap<String, SettingSpec>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub meta: RuleMeta,
+    /// Markdown from the file's `//!` comments.
+    pub docs: String,
+    /// Where the rule came from: `builtin:latest-tag.rhai` or a file path.
+    pub origin: String,
+    pub source: Arc<str>,
+    pub ast: AST,
+}
+
+/// Why a rule file could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleLoadError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for RuleLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, ":{line}:{column}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for RuleLoadError {}
+
+/// Compiles one rule file. `origin` names it in errors; the file stem must equal the rule id
+/// when `expected_id` is given.
+pub fn compile_rule(
+    engine: &Engine,
+    origin: &str,
+    source: &str,
+    expected_id: Option<&str>,
+) -> Result<Rule, RuleLoadError> {
+    let fail = |message: String, position: Option<rhai::Position>| RuleLoadError {
+        origin: origin.to_string(),
+        line: position.and_then(|p| p.line()),
+        column: position.and_then(|p| p.position()),
+        message,
+    };
+    let mut ast = engine.compile(source).map_err(|e| {
+        let position = e.position();
+        let mut message = format!("syntax error: {}", e.0);
+        if message.contains("'default' is a reserved keyword") {
+            message.push_str("; help: quote it as a map key: `\"default\": …`");
+        }
+        fail(message, Some(position))
+    })?;
+    ast.set_source(origin);
+
+    let entry = ast
+        .iter_functions()
+        .find(|f| f.name == ENTRY_FUNCTION)
+        .ok_or_else(|| fail(format!("the rule defines no `fn {ENTRY_FUNCTION}(workload, settings)`"), None))?;
+    if entry.params.len() != 2 {
+        return Err(fail(
+            format!(
+                "`fn {ENTRY_FUNCTION}` takes {} parameters; it must take two: (workload, settings)",
+                entry.params.len()
+            ),
+            None,
+        ));
+    }
+
+    // Top-level statements are the META declaration; run them once to read it.
+    let mut scope = Scope::new();
+    engine
+        .run_ast_with_scope(&mut scope, &ast)
+        .map_err(|e| fail(format!("evaluating the rule's top level failed: {e}"), Some(e.position())))?;
+    let meta_value = scope
+        .get("META")
+        .cloned()
+        .ok_or_else(|| fail("the rule has no `const META = #{ id: …, title: …, severity: …, remediation: … }`".into(), None))?;
+    let meta_json: Value = rhai::serde::from_dynamic(&meta_value)
+        .map_err(|e| fail(format!("`META` is not plain data: {e}"), None))?;
+    let meta: RuleMeta = serde_json::from_value(meta_json)
+        .map_err(|e| fail(format!("invalid `META`: {e}"), None))?;
+
+    if !is_rule_id(&meta.id) {
+        return Err(fail(
+            format!("rule id `{}` must be kebab-case: lowercase letters, digits and `-`", meta.id),
+            None,
+        ));
+    }
+    if let Some(expected) = expected_id
+        && expected != meta.id
+    {
+        return Err(fail(
+            format!("rule id `{}` does not match the file name `{expected}.rhai`", meta.id),
+            None,
+        ));
+    }
+    for (name, spec) in &meta.settings {
+        if matches!(name.as_str(), "enabled" | "severity") {
+            return Err(fail(format!("setting name `{name}` is reserved"), None));
+        }
+        spec.kind
+            .check(&spec.default)
+            .map_err(|e| fail(format!("default of setting `{name}`: {e}"), None))?;
+    }
+
+    // Evaluation calls only the entry function; the top level has done its job.
+    let ast = ast.clone_functions_only();
+    Ok(Rule {
+        meta,
+        docs: doc_comments(source),
+        origin: origin.to_string(),
+        source: source.into(),
+        ast,
+    })
+}
+
+fn is_rule_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+/// The leading `//!` comment lines, as Markdown.
+fn doc_comments(source: &str) -> String {
+    let mut docs = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim_start();
+        if let Some(text) = trimmed.strip_prefix("//!") {
+            docs.push_str(text.strip_prefix(' ').unwrap_or(text));
+            docs.push('\n');
+        } else if !trimmed.is_empty() {
+            break;
+        }
+    }
+    docs.trim().to_string()
+}
+
+/// A set of compiled rules and the engine they run on.
+pub struct RuleSet {
+    engine: Arc<Engine>,
+    rules: Vec<Arc<Rule>>,
+}
+
+impl fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("rules", &self.rules.iter().map(|r| &r.meta.id).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl RuleSet {
+    /// An empty set on a sandboxed engine with the default limits.
+    pub fn empty() -> RuleSet {
+        RuleSet::with_limits(&crate::sandbox::Limits::default())
+    }
+
+    pub fn with_limits(limits: &crate::sandbox::Limits) -> RuleSet {
+        RuleSet {
+            engine: Arc::new(crate::sandbox::engine(limits)),
+            rules: Vec::new(),
+        }
+    }
+
+    /// The default pack. Built-in rules are tested, so a failure here is a build defect.
+    pub fn builtin() -> RuleSet {
+        let mut set = RuleSet::empty();
+        set.add_builtin().expect("built-in rules compile");
+        set
+    }
+
+    /// Adds the default pack to this set.
+    pub fn add_builtin(&mut self) -> Result<(), Vec<RuleLoadError>> {
+        let mut errors = Vec::new();
+        for (file, source) in BUILTIN_RULES {
+            let origin = format!("builtin:{file}");
+            if let Err(e) = self.add_source(&origin, source, file.strip_suffix(".rhai")) {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    /// Compiles and adds one rule; ids must be unique.
+    pub fn add_source(
+        &mut self,
+        origin: &str,
+        source: &str,
+        expected_id: Option<&str>,
+    ) -> Result<(), RuleLoadError> {
+        let rule = compile_rule(&self.engine, origin, source, expected_id)?;
+        if let Some(existing) = self.get(&rule.meta.id) {
+            return Err(RuleLoadError {
+                origin: origin.to_string(),
+                line: None,
+                column: None,
+                message: format!(
+                    "rule id `{}` is already defined by {}",
+                    rule.meta.id, existing.origin
+                ),
+            });
+        }
+        self.rules.push(Arc::new(rule));
+        self.rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        Ok(())
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Rules sorted by id.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {
+        self.rules.iter().find(|r| r.meta.id == id)
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.rules.iter().map(|r| r.meta.id.as_str()).collect()
+    }
+}
+
+/// The rule's reference page: header, metadata, its docs and a settings table. `portcullis
+/// explain` prints it and `docs/rules/<id>.md` is generated from it.
+pub fn render_markdown(rule: &Rule) -> String {
+    let meta = &rule.meta;
+    let mut out = format!("# `{}`: {}\n\n", meta.id, meta.title);
+    out.push_str(&format!(
+        "Severity: **{}** · Enabled by default: **{}**\n\n",
+        meta.severity,
+        if meta.disabled_by_default { "no" } else { "yes" }
+    ));
+    out.push_str(&format!("Remediation: {}\n\n", meta.remediation));
+    out.push_str(rule.docs.trim());
+    out.push('\n');
+    if !meta.settings.is_empty() {
+        out.push_str("\n### Settings reference\n\n| setting | type | default | description |\n|---|---|---|---|\n");
+        for (name, spec) in &meta.settings {
+            out.push_str(&format!(
+                "| `{name}` | {} | `{}` | {} |\n",
+                spec.kind.as_str(),
+                spec.default,
+                spec.description
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,549 @@
+//! The Rhai sandbox rules run in, and the API it exposes to them.
+//!
+//! The engine starts from `Engine::new_raw()` and gets only the packages rules need: no file
+//! or network access, no module imports, no `eval`, no clock. Operation, call-depth,
+//! expression-depth and size limits stop runaway rules; a tripped limit is an error for that
+//! rule and resource only. `print`/`debug` go to the log.
+//!
+//! The workload reaches rules as typed views with getters (no deep copies per property
+//! read); the functions in [`rule_api`] are documented with `///` comments, which is what the
+//! rule API reference is generated from.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rhai::packages::{
+    ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
+    BasicMathPackage, BasicStringPackage, LogicPackage, MoreStringPackage, Package,
+};
+use rhai::{Dynamic, Engine, Map, exported_module};
+
+use crate::image::{ImagePattern, ImageRef, ImageRefError};
+use crate::workload::{Container, EnvVar, Workload};
+
+/// Resource limits applied to every rule evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Rhai operations per rule per workload.
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    /// Bytes.
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_variables: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 500_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 1 << 20,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            max_variables: 1_000,
+        }
+    }
+}
+
+/// Builds the sandboxed engine with the rule API registered.
+pub fn engine(limits: &Limits) -> Engine {
+    let mut engine = Engine::new_raw();
+    // Not `CorePackage`: its language-core part brings `sleep` and `exit`, which would let a
+    // rule stall or stop the host outside the operation limit.
+    for package in [
+        ArithmeticPackage::new().as_shared_module(),
+        BasicStringPackage::new().as_shared_module(),
+        BasicIteratorPackage::new().as_shared_module(),
+        BasicFnPackage::new().as_shared_module(),
+        LogicPackage::new().as_shared_module(),
+        BasicMathPackage::new().as_shared_module(),
+        BasicArrayPackage::new().as_shared_module(),
+        BasicMapPackage::new().as_shared_module(),
+        MoreStringPackage::new().as_shared_module(),
+    ] {
+        engine.register_global_module(package);
+    }
+    engine.register_global_module(exported_module!(rule_api).into());
+
+    engine
+        .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
+        .set_max_modules(0)
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_variables(limits.max_variables)
+        .set_strict_variables(true)
+        .disable_symbol("eval")
+        .disable_symbol("import");
+    engine.on_print(|text| log::info!(target: "portcullis::rule", "{text}"));
+    engine.on_debug(|text, source, pos| {
+        log::debug!(target: "portcullis::rule", "{}{pos:?}: {text}", source.unwrap_or(""))
+    });
+    engine
+}
+
+/// A workload as rules see it.
+#[derive(Debug, Clone)]
+pub struct WorkloadView(pub Arc<Workload>);
+
+/// A container as rules see it.
+#[derive(Debug, Clone)]
+pub struct ContainerView(pub Arc<Container>);
+
+/// An image reference as rules see it; invalid references are views too, with `valid == false`.
+#[derive(Debug, Clone)]
+pub struct ImageView(pub Result<Arc<ImageRef>, Arc<ImageRefError>>, pub Arc<str>);
+
+/// The effective securityContext of a container.
+#[derive(Debug, Clone)]
+pub struct SecurityView(pub Arc<Container>);
+
+/// One environment variable and its position in the container's `env`.
+#[derive(Debug, Clone)]
+pub struct EnvView(pub Arc<Container>, pub usize);
+
+/// What a rule reports: the engine adds rule id, severity, remediation and resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingDraft {
+    pub container: Option<String>,
+    pub path: String,
+    pub message: String,
+}
+
+impl ImageView {
+    fn of(container: &Container) -> ImageView {
+        ImageView(
+            container.image.clone().map_err(Arc::new),
+            container.image_raw.as_str().into(),
+        )
+    }
+
+    fn parse(reference: &str) -> ImageView {
+        ImageView(
+            ImageRef::parse(reference).map(Arc::new).map_err(Arc::new),
+            reference.into(),
+        )
+    }
+}
+
+impl EnvView {
+    fn var(&self) -> &EnvVar {
+        &self.0.env[self.1]
+    }
+}
+
+fn opt_str(value: Option<&str>) -> Dynamic {
+    value.map_or(Dynamic::UNIT, |s| s.into())
+}
+
+fn opt<T: Into<Dynamic>>(value: Option<T>) -> Dynamic {
+    value.map_or(Dynamic::UNIT, Into::into)
+}
+
+fn string_map(map: &std::collections::BTreeMap<String, String>) -> Map {
+    map.iter()
+        .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+        .collect()
+}
+
+fn string_array(items: &[String]) -> rhai::Array {
+    items.iter().map(|s| s.as_str().into()).collect()
+}
+
+const CACHE_CAPACITY: usize = 4096;
+
+thread_local! {
+    static PATTERNS: RefCell<HashMap<String, Result<Arc<ImagePattern>, String>>> = RefCell::new(HashMap::new());
+    static REGEXES: RefCell<HashMap<String, Result<regex::Regex, String>>> = RefCell::new(HashMap::new());
+    static GLOBS: RefCell<HashMap<String, Result<globset::GlobMatcher, String>>> = RefCell::new(HashMap::new());
+}
+
+/// Compiles each distinct pattern once per thread: rules call helpers per container, with
+/// the same few patterns from their settings.
+fn cached<T: Clone>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, Result<T, String>>>>,
+    key: &str,
+    compile: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    cache.with(|cell| {
+        if let Some(hit) = cell.borrow().get(key) {
+            return hit.clone();
+        }
+        let compiled = compile(key);
+        let mut map = cell.borrow_mut();
+        if map.len() >= CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(key.to_string(), compiled.clone());
+        compiled
+    })
+}
+
+pub(crate) fn image_pattern(pattern: &str) -> Result<Arc<ImagePattern>, String> {
+    cached(&PATTERNS, pattern, |p| ImagePattern::new(p).map(Arc::new))
+}
+
+fn compiled_regex(pattern: &str) -> Result<regex::Regex, String> {
+    cached(&REGEXES, pattern, |p| {
+        regex::RegexBuilder::new(p)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("invalid regex `{p}`: {e}"))
+    })
+}
+
+fn compiled_glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    cached(&GLOBS, pattern, |p| {
+        globset::GlobBuilder::new(p)
+            .literal_separator(false)
+            .build()
+            .map(|g| g.compile_matcher())
+            .map_err(|e| format!("invalid glob `{p}`: {}", e.kind()))
+    })
+}
+
+/// The functions and properties rules can use, besides Rhai's core language.
+#[rhai::export_module]
+pub mod rule_api {
+    use super::*;
+    use rhai::{Array, EvalAltResult, ImmutableString, Position};
+
+    pub type Workload = WorkloadView;
+    pub type Container = ContainerView;
+    pub type Image = ImageView;
+    pub type SecurityContext = SecurityView;
+    pub type Env = EnvView;
+    pub type Finding = FindingDraft;
+
+    fn error(message: String) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
+    }
+
+    // ---- Workload ----
+
+    /// The object's kind: `Pod`, `Deployment`, `CronJob`, …
+    #[rhai_fn(get = "kind", pure)]
+    pub fn workload_kind(w: &mut Workload) -> ImmutableString {
+        w.0.kind.as_str().into()
+    }
+    /// The object's `apiVersion`.
+    #[rhai_fn(get = "api_version", pure)]
+    pub fn workload_api_version(w: &mut Workload) -> ImmutableString {
+        w.0.api_version.as_str().into()
+    }
+    /// The object's name (its `generateName` when it has no name).
+    #[rhai_fn(get = "name", pure)]
+    pub fn workload_name(w: &mut Workload) -> ImmutableString {
+        w.0.name.as_str().into()
+    }
+    /// The object's namespace; `default` when the object does not say.
+    #[rhai_fn(get = "namespace", pure)]
+    pub fn workload_namespace(w: &mut Workload) -> ImmutableString {
+        w.0.namespace.as_str().into()
+    }
+    /// The object's own labels, as a map of strings.
+    #[rhai_fn(get = "labels", pure)]
+    pub fn workload_labels(w: &mut Workload) -> Map {
+        string_map(&w.0.labels)
+    }
+    /// The object's own annotations, as a map of strings.
+    #[rhai_fn(get = "annotations", pure)]
+    pub fn workload_annotations(w: &mut Workload) -> Map {
+        string_map(&w.0.annotations)
+    }
+    /// The pod's labels: the pod template's for controllers, the object's own for a Pod.
+    #[rhai_fn(get = "pod_labels", pure)]
+    pub fn workload_pod_labels(w: &mut Workload) -> Map {
+        string_map(&w.0.pod_labels)
+    }
+    /// The pod's annotations: the pod template's for controllers, the object's own for a Pod.
+    #[rhai_fn(get = "pod_annotations", pure)]
+    pub fn workload_pod_annotations(w: &mut Workload) -> Map {
+        string_map(&w.0.pod_annotations)
+    }
+    /// `serviceAccountName` of the pod, or `()` when unset.
+    #[rhai_fn(get = "service_account_name", pure)]
+    pub fn workload_service_account_name(w: &mut Workload) -> Dynamic {
+        opt_str(w.0.service_account_name.as_deref())
+    }
+    /// Names of the pod's `imagePullSecrets`, as an array of strings.
+    #[rhai_fn(get = "image_pull_secrets", pure)]
+    pub fn workload_image_pull_secrets(w: &mut Workload) -> Array {
+        string_array(&w.0.image_pull_secrets)
+    }
+    /// Field path of the pod spec, e.g. `spec.template.spec`.
+    #[rhai_fn(get = "pod_spec_path", pure)]
+    pub fn workload_pod_spec_path(w: &mut Workload) -> ImmutableString {
+        w.0.pod_spec_path.as_str().into()
+    }
+    /// Every container: init, app and ephemeral, in that order.
+    #[rhai_fn(get = "containers", pure)]
+    pub fn workload_containers(w: &mut Workload) -> Array {
+        w.0.containers
+            .iter()
+            .map(|c| Dynamic::from(ContainerView(c.clone())))
+            .collect()
+    }
+    /// The whole object as a map, for fields the normalized view does not carry.
+    /// Building it copies the object: prefer the typed properties.
+    #[rhai_fn(get = "raw", pure, return_raw)]
+    pub fn workload_raw(w: &mut Workload) -> Result<Dynamic, Box<EvalAltResult>> {
+        rhai::serde::to_dynamic(&*w.0.raw)
+    }
+
+    // ---- Container ----
+
+    /// The container's name.
+    #[rhai_fn(get = "name", pure)]
+    pub fn container_name(c: &mut Container) -> ImmutableString {
+        c.0.name.as_str().into()
+    }
+    /// `init`, `app` or `ephemeral`.
+    #[rhai_fn(get = "role", pure)]
+    pub fn container_role(c: &mut Container) -> ImmutableString {
+        c.0.role.as_str().into()
+    }
+    /// Field path of the container, e.g. `spec.template.spec.initContainers[0]`.
+    #[rhai_fn(get = "path", pure)]
+    pub fn container_path(c: &mut Container) -> ImmutableString {
+        c.0.path.as_str().into()
+    }
+    /// The container's image, parsed and normalized.
+    #[rhai_fn(get = "image", pure)]
+    pub fn container_image(c: &mut Container) -> Image {
+        ImageView::of(&c.0)
+    }
+    /// The effective pull policy: the field when set, else Kubernetes' default (`Always` for
+    /// the tag `latest` or no tag and no digest, else `IfNotPresent`).
+    #[rhai_fn(get = "image_pull_policy", pure)]
+    pub fn container_image_pull_policy(c: &mut Container) -> ImmutableString {
+        c.0.image_pull_policy.as_str().into()
+    }
+    /// The pull policy as written in the manifest, or `()` when unset.
+    #[rhai_fn(get = "image_pull_policy_set", pure)]
+    pub fn container_image_pull_policy_set(c: &mut Container) -> Dynamic {
+        opt_str(c.0.image_pull_policy_set.as_deref())
+    }
+    /// The effective securityContext (container fields over pod fields).
+    #[rhai_fn(get = "security", pure)]
+    pub fn container_security(c: &mut Container) -> SecurityContext {
+        SecurityView(c.0.clone())
+    }
+    /// The container's environment variables, in order.
+    #[rhai_fn(get = "env", pure)]
+    pub fn container_env(c: &mut Container) -> Array {
+        (0..c.0.env.len())
+            .map(|i| Dynamic::from(EnvView(c.0.clone(), i)))
+            .collect()
+    }
+
+    // ---- Image ----
+
+    /// The reference exactly as written.
+    #[rhai_fn(get = "raw", pure)]
+    pub fn image_raw(i: &mut Image) -> ImmutableString {
+        i.1.as_ref().into()
+    }
+    /// Whether the reference parses per the Docker/OCI grammar.
+    #[rhai_fn(get = "valid", pure)]
+    pub fn image_valid(i: &mut Image) -> bool {
+        i.0.is_ok()
+    }
+    /// Why the reference does not parse, or `()` when it does.
+    #[rhai_fn(get = "error", pure)]
+    pub fn image_error(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().err().map(|e| e.reason.as_str()))
+    }
+    /// Registry host with port: `docker.io`, `registry:5000`; `()` when invalid.
+    #[rhai_fn(get = "registry", pure)]
+    pub fn image_registry(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().map(|r| r.registry.as_str()))
+    }
+    /// Repository path below the registry: `library/nginx`; `()` when invalid.
+    #[rhai_fn(get = "repository", pure)]
+    pub fn image_repository(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().map(|r| r.repository.as_str()))
+    }
+    /// Normalized name without tag or digest: `docker.io/library/nginx`; `()` when invalid.
+    #[rhai_fn(get = "name", pure)]
+    pub fn image_name(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().map(|r| r.name.as_str()))
+    }
+    /// The tag as written, or `()` (no implicit `latest`).
+    #[rhai_fn(get = "tag", pure)]
+    pub fn image_tag(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().and_then(|r| r.tag.as_deref()))
+    }
+    /// The tag that is pulled: the tag, or `latest` when there is neither tag nor digest.
+    #[rhai_fn(get = "effective_tag", pure)]
+    pub fn image_effective_tag(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().and_then(|r| r.effective_tag()))
+    }
+    /// The digest (`sha256:…`), or `()`.
+    #[rhai_fn(get = "digest", pure)]
+    pub fn image_digest(i: &mut Image) -> Dynamic {
+        opt_str(i.0.as_ref().ok().and_then(|r| r.digest.as_deref()))
+    }
+    /// The image as text: the reference as written.
+    #[rhai_fn(name = "to_string", pure)]
+    pub fn image_to_string(i: &mut Image) -> ImmutableString {
+        i.1.as_ref().into()
+    }
+
+    // ---- SecurityContext ----
+
+    /// Effective `runAsUser`, or `()`.
+    #[rhai_fn(get = "run_as_user", pure)]
+    pub fn sc_run_as_user(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.run_as_user)
+    }
+    /// Effective `runAsNonRoot`, or `()`.
+    #[rhai_fn(get = "run_as_non_root", pure)]
+    pub fn sc_run_as_non_root(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.run_as_non_root)
+    }
+    /// Effective `runAsGroup`, or `()`.
+    #[rhai_fn(get = "run_as_group", pure)]
+    pub fn sc_run_as_group(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.run_as_group)
+    }
+    /// `readOnlyRootFilesystem`, or `()`.
+    #[rhai_fn(get = "read_only_root_filesystem", pure)]
+    pub fn sc_read_only_root_filesystem(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.read_only_root_filesystem)
+    }
+    /// `allowPrivilegeEscalation`, or `()`.
+    #[rhai_fn(get = "allow_privilege_escalation", pure)]
+    pub fn sc_allow_privilege_escalation(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.allow_privilege_escalation)
+    }
+    /// `privileged`, or `()`.
+    #[rhai_fn(get = "privileged", pure)]
+    pub fn sc_privileged(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.privileged)
+    }
+    /// `capabilities.add`, as an array of strings.
+    #[rhai_fn(get = "capabilities_add", pure)]
+    pub fn sc_capabilities_add(s: &mut SecurityContext) -> Array {
+        string_array(&s.0.security.capabilities_add)
+    }
+    /// `capabilities.drop`, as an array of strings.
+    #[rhai_fn(get = "capabilities_drop", pure)]
+    pub fn sc_capabilities_drop(s: &mut SecurityContext) -> Array {
+        string_array(&s.0.security.capabilities_drop)
+    }
+
+    // ---- Env ----
+
+    /// The variable's name.
+    #[rhai_fn(get = "name", pure)]
+    pub fn env_name(e: &mut Env) -> ImmutableString {
+        e.var().name.as_str().into()
+    }
+    /// The literal `value`, or `()` when the variable has none (e.g. it uses `valueFrom`).
+    #[rhai_fn(get = "value", pure)]
+    pub fn env_value(e: &mut Env) -> Dynamic {
+        opt_str(e.var().value.as_deref())
+    }
+    /// Whether the variable reads its value from a Secret, ConfigMap or field (`valueFrom`).
+    #[rhai_fn(get = "value_from", pure)]
+    pub fn env_value_from(e: &mut Env) -> bool {
+        e.var().value_from
+    }
+    /// Position of the variable in the container's `env` list.
+    #[rhai_fn(get = "index", pure)]
+    pub fn env_index(e: &mut Env) -> rhai::INT {
+        e.1 as rhai::INT
+    }
+
+    // ---- Findings ----
+
+    /// A finding on `container`, pointing at the container itself.
+    #[rhai_fn(name = "finding")]
+    pub fn finding(container: Container, message: ImmutableString) -> Finding {
+        FindingDraft {
+            container: Some(container.0.name.clone()),
+            path: container.0.path.clone(),
+            message: message.to_string(),
+        }
+    }
+    /// A finding on `container` at the sub-path `field` of the container
+    /// (e.g. `"image"`, `"securityContext.runAsNonRoot"`, `"env[2].value"`).
+    #[rhai_fn(name = "finding")]
+    pub fn finding_at(container: Container, message: ImmutableString, field: ImmutableString) -> Finding {
+        FindingDraft {
+            container: Some(container.0.name.clone()),
+            path: format!("{}.{field}", container.0.path),
+            message: message.to_string(),
+        }
+    }
+    /// A finding on the workload as a whole at the field path `path` (e.g. `"metadata"`).
+    #[rhai_fn(name = "workload_finding")]
+    pub fn workload_finding(path: ImmutableString, message: ImmutableString) -> Finding {
+        FindingDraft {
+            container: None,
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    // ---- Helpers ----
+
+    /// Parses `reference` like a container image (`nginx` -> `docker.io/library/nginx`).
+    /// Check `.valid` before reading its parts.
+    pub fn parse_image(reference: ImmutableString) -> Image {
+        ImageView::parse(&reference)
+    }
+
+    /// Whether `image` matches the image pattern `pattern`. Patterns are normalized like
+    /// images (`nginx` is `docker.io/library/nginx`, `team/` is `docker.io/team/`); `*`
+    /// matches any characters including `/`; a trailing `/` matches everything below that
+    /// path (never a longer host name); a pattern with a tag or digest also matches those.
+    /// An invalid image matches nothing.
+    #[rhai_fn(return_raw)]
+    pub fn image_matches(image: Image, pattern: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
+        let pattern = image_pattern(&pattern).map_err(error)?;
+        Ok(image.0.as_ref().is_ok_and(|r| pattern.matches(r)))
+    }
+
+    /// Whether `image` matches any of `patterns` (see `image_matches`).
+    #[rhai_fn(name = "image_matches_any", return_raw)]
+    pub fn image_matches_any(image: Image, patterns: Array) -> Result<bool, Box<EvalAltResult>> {
+        let Ok(reference) = image.0.as_ref() else {
+            return Ok(false);
+        };
+        for pattern in patterns {
+            let text = pattern
+                .into_immutable_string()
+                .map_err(|t| error(format!("image patterns must be strings, found {t}")))?;
+            if image_pattern(&text).map_err(error)?.matches(reference) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Glob match over the whole text: `*` matches any characters (including `/`), `?` one
+    /// character, `[abc]` a class.
+    #[rhai_fn(return_raw)]
+    pub fn glob_match(pattern: ImmutableString, text: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
+        Ok(compiled_glob(&pattern).map_err(error)?.is_match(text.as_str()))
+    }
+
+    /// Whether the regular expression `pattern` matches anywhere in `text` (Rust `regex`
+    /// syntax; anchor with `^…$` for a whole-text match).
+    #[rhai_fn(return_raw)]
+    pub fn regex_match(pattern: ImmutableString, text: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
+        Ok(compiled_regex(&pattern).map_err(error)?.is_match(&text))
+    }
+}

@@ -1,0 +1,239 @@
+//! Rule tests: the runner behind `cargo test` for the default pack and for users' own rules.
+//!
+//! A test file sits next to its rule as `<rule-id>.tests.yaml`:
+//!
+//! ```yaml
+//! cases:
+//!   - name: untagged image fails
+//!     manifest: |               # inline YAML or JSON (one or more documents) ...
+//!       kind: Pod
+//!       metadata: {name: web}
+//!       spec:
+//!         containers: [{name: app, image: nginx}]
+//!     expect:
+//!       - {container: app}      # message, resource ("Kind/name") and rule are optional
+//!   - name: pinned image passes
+//!     file: fixtures/pinned.yaml   # ... or a file, relative to this test file
+//!     settings: {disallowed-tags: [latest, dev]}
+//!     expect: []
+//! ```
+//!
+//! Each case runs only the rule under test, with the given settings over its defaults, and
+//! must produce exactly the expected findings (as a multiset).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::config::{Config, Date, RuleConfig};
+use crate::report::Finding;
+use crate::rules::RuleSet;
+use crate::{Policy, Selection};
+
+/// Suffix of rule test files.
+pub const TEST_FILE_SUFFIX: &str = ".tests.yaml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    cases: Vec<TestCase>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCase {
+    name: String,
+    #[serde(default)]
+    manifest: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    #[serde(default)]
+    settings: BTreeMap<String, Value>,
+    expect: Vec<ExpectedFinding>,
+    /// Substrings of errors the case must produce (e.g. for broken input).
+    #[serde(default)]
+    expect_errors: Vec<String>,
+}
+
+/// One finding a case expects. Unset fields match anything.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFinding {
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// `Kind/name` of the resource.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Container name; `~` (null) for a workload-level finding.
+    pub container: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl ExpectedFinding {
+    fn matches(&self, finding: &Finding, default_rule: &str) -> bool {
+        self.rule.as_deref().unwrap_or(default_rule) == finding.rule
+            && self
+                .resource
+                .as_ref()
+                .is_none_or(|r| *r == format!("{}/{}", finding.resource.kind, finding.resource.name))
+            && self.container == finding.container
+            && self.message.as_ref().is_none_or(|m| *m == finding.message)
+    }
+}
+
+impl fmt::Display for ExpectedFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.rule.as_deref().unwrap_or("(this rule)"))?;
+        if let Some(resource) = &self.resource {
+            write!(f, " on {resource}")?;
+        }
+        match &self.container {
+            Some(c) => write!(f, " container `{c}`")?,
+            None => write!(f, " (workload)")?,
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of one test case.
+#[derive(Debug, Clone)]
+pub struct CaseOutcome {
+    pub name: String,
+    /// Expected findings that did not occur.
+    pub missing: Vec<String>,
+    /// Findings that occurred but were not expected.
+    pub unexpected: Vec<String>,
+    /// Errors the case did not expect, and expected errors that did not occur.
+    pub error_mismatches: Vec<String>,
+}
+
+impl CaseOutcome {
+    pub fn passed(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.error_mismatches.is_empty()
+    }
+}
+
+/// The results of one test file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub rule: String,
+    pub cases: Vec<CaseOutcome>,
+}
+
+/// The rule id a test file is for: `rules/latest-tag.tests.yaml` -> `latest-tag`.
+pub fn rule_id_of(path: &Path) -> Option<&str> {
+    path.file_name()?.to_str()?.strip_suffix(TEST_FILE_SUFFIX)
+}
+
+/// Test files in `dir` (not recursive), sorted.
+pub fn find_test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| rule_id_of(p).is_some())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every case of one test file against `rules`.
+pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String> {
+    let display = path.display();
+    let rule = rule_id_of(path)
+        .ok_or_else(|| format!("{display}: test files are named `<rule-id>{TEST_FILE_SUFFIX}`"))?
+        .to_string();
+    if rules.get(&rule).is_none() {
+        return Err(format!("{display}: no rule `{rule}` is loaded for this test file"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
+    let file: TestFile = serde_yaml::from_str(&text).map_err(|e| format!("{display}: {e}"))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut cases = Vec::new();
+    for case in file.cases {
+        cases.push(run_case(rules, &rule, base, case).map_err(|e| format!("{display}: {e}"))?);
+    }
+    Ok(FileOutcome {
+        path: path.to_path_buf(),
+        rule,
+        cases,
+    })
+}
+
+fn run_case(rules: &RuleSet, rule: &str, base: &Path, case: TestCase) -> Result<CaseOutcome, String> {
+    let name = case.name.clone();
+    let (source_name, text) = match (&case.manifest, &case.file) {
+        (Some(manifest), None) => (format!("{name}.yaml"), manifest.clone()),
+        (None, Some(file)) => {
+            let path = base.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
+            (path.display().to_string(), text)
+        }
+        _ => return Err(format!("case `{name}` needs exactly one of `manifest` or `file`")),
+    };
+    let mut config = Config::default();
+    config.rules.insert(
+        rule.to_string(),
+        RuleConfig {
+            settings: case.settings.clone(),
+            ..RuleConfig::default()
+        },
+    );
+    let selection = Selection {
+        select: Some(vec![rule.to_string()]),
+        ignore: Vec::new(),
+    };
+    let policy = Policy::new(rules, &config, &selection, Date::today()).map_err(|errors| {
+        let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+        format!("case `{name}`: {}", messages.join("; "))
+    })?;
+    let report = policy.check_source(&source_name, &text);
+
+    let mut unmatched: Vec<&Finding> = report.findings.iter().collect();
+    let mut missing = Vec::new();
+    for expected in &case.expect {
+        match unmatched.iter().position(|f| expected.matches(f, rule)) {
+            Some(i) => {
+                unmatched.remove(i);
+            }
+            None => missing.push(expected.to_string()),
+        }
+    }
+    let unexpected = unmatched.iter().map(|f| describe_finding(f)).collect();
+
+    let mut error_mismatches = Vec::new();
+    for wanted in &case.expect_errors {
+        if !report.errors.iter().any(|e| e.message.contains(wanted.as_str())) {
+            error_mismatches.push(format!("expected an error containing `{wanted}`"));
+        }
+    }
+    for error in &report.errors {
+        if !case.expect_errors.iter().any(|w| error.message.contains(w.as_str())) {
+            error_mismatches.push(format!("unexpected error: {error}"));
+        }
+    }
+    Ok(CaseOutcome {
+        name,
+        missing,
+        unexpected,
+        error_mismatches,
+    })
+}
+
+fn describe_finding(f: &Finding) -> String {
+    let container = match &f.container {
+        Some(c) => format!(" container `{c}`"),
+        None => " (workload)".to_string(),
+    };
+    format!(
+        "{} on {}/{}{container}: {}",
+        f.rule, f.resource.kind, f.resource.name, f.message
+    )
+}

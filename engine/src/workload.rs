@@ -1,0 +1,478 @@
+//! Normalization: every pod-carrying kind becomes one [`Workload`] view, so rules never walk
+//! kind-specific paths.
+//!
+//! Each container carries its role, its field path, its parsed image, its effective
+//! securityContext (container fields over pod fields) and its effective pull policy
+//! (Kubernetes defaulting).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::image::{ImageRef, ImageRefError};
+use crate::load::{LoadedObject, describe};
+
+/// The kinds that carry a pod, with the path of their pod spec.
+pub const POD_KINDS: [(&str, &str); 9] = [
+    ("Pod", "spec"),
+    ("Deployment", "spec.template.spec"),
+    ("ReplicaSet", "spec.template.spec"),
+    ("StatefulSet", "spec.template.spec"),
+    ("DaemonSet", "spec.template.spec"),
+    ("ReplicationController", "spec.template.spec"),
+    ("Job", "spec.template.spec"),
+    ("CronJob", "spec.jobTemplate.spec.template.spec"),
+    ("PodTemplate", "template.spec"),
+];
+
+/// The pod spec path of `kind`, or `None` for kinds that carry no pod.
+pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
+    POD_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, path)| *path)
+}
+
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Init,
+    App,
+    Ephemeral,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Init => "init",
+            Role::App => "app",
+            Role::Ephemeral => "ephemeral",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Role::Init => "initContainers",
+            Role::App => "containers",
+            Role::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// The effective securityContext of a container. `None` means "not set anywhere".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityContext {
+    pub run_as_user: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    pub run_as_group: Option<i64>,
+    pub read_only_root_filesystem: Option<bool>,
+    pub allow_privilege_escalation: Option<bool>,
+    pub privileged: Option<bool>,
+    pub capabilities_add: Vec<String>,
+    pub capabilities_drop: Vec<String>,
+}
+
+/// One environment variable of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    /// The literal `value`; `None` when the variable uses `valueFrom` or has no value.
+    pub value: Option<String>,
+    /// Whether the variable takes its value from a Secret, ConfigMap or field reference.
+    pub value_from: bool,
+}
+
+/// One container of a workload, normalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    pub role: Role,
+    /// Field path of the container, e.g. `spec.template.spec.initContainers[0]`.
+    pub path: String,
+    /// The image as written (empty when the container has none).
+    pub image_raw: String,
+    pub image: Result<Arc<ImageRef>, ImageRefError>,
+    /// The pull policy as written, if any.
+    pub image_pull_policy_set: Option<String>,
+    /// The pull policy Kubernetes applies.
+    pub image_pull_policy: String,
+    pub security: SecurityContext,
+    pub env: Vec<EnvVar>,
+}
+
+/// A pod-carrying Kubernetes object, normalized.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub kind: String,
+    pub api_version: String,
+    pub name: String,
+    /// The object's namespace, or `default`.
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Labels of the pod (the template's for controllers).
+    pub pod_labels: BTreeMap<String, String>,
+    pub pod_annotations: BTreeMap<String, String>,
+    pub service_account_name: Option<String>,
+    pub image_pull_secrets: Vec<String>,
+    /// Field path of the pod spec, e.g. `spec.template.spec`.
+    pub pod_spec_path: String,
+    pub containers: Vec<Arc<Container>>,
+    /// The whole object, for rules that need fields the view does not carry.
+    pub raw: Arc<Value>,
+    /// 0-based document index and 1-based line in the source.
+    pub document: usize,
+    pub line: usize,
+}
+
+/// Normalization outcome for one loaded object.
+#[derive(Debug)]
+pub enum Normalized {
+    Workload(Box<Workload>),
+    /// The kind carries no pod.
+    NotAWorkload,
+    /// The object is a pod kind but malformed in a way that stops evaluation.
+    Invalid(String),
+}
+
+/// Builds the normalized view of `object`.
+pub fn normalize(object: LoadedObject) -> Normalized {
+    let LoadedObject {
+        document,
+        line,
+        value,
+        admission,
+    } = object;
+    let Some(kind) = value.get("kind").and_then(Value::as_str) else {
+        return Normalized::NotAWorkload;
+    };
+    let Some(spec_path) = pod_spec_path(kind) else {
+        return Normalized::NotAWorkload;
+    };
+    let kind = kind.to_string();
+    let metadata = value.get("metadata").and_then(Value::as_object);
+    let name = metadata
+        .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string)
+        .or_else(|| admission.and_then(|a| a.namespace))
+        .unwrap_or_else(|| "default".to_string());
+
+    let pod_spec = match lookup(&value, spec_path) {
+        Ok(Some(Value::Object(spec))) => spec,
+        Ok(None) | Ok(Some(Value::Null)) => {
+            return Normalized::Invalid(format!("{kind} `{name}` has no pod spec at `{spec_path}`"));
+        }
+        Ok(Some(other)) => {
+            return Normalized::Invalid(format!(
+                "`{spec_path}` of {kind} `{name}` is {}, expected a mapping",
+                describe(other)
+            ));
+        }
+        Err(message) => return Normalized::Invalid(message),
+    };
+    // The pod's own metadata: the object itself for a Pod, else the template's.
+    let pod_metadata = match spec_path.strip_suffix(".spec") {
+        Some(template_path) => lookup(&value, &format!("{template_path}.metadata"))
+            .ok()
+            .flatten()
+            .and_then(Value::as_object),
+        None => metadata,
+    };
+
+    let pod_security = pod_spec.get("securityContext").and_then(Value::as_object);
+    let mut containers = Vec::new();
+    for role in [Role::Init, Role::App, Role::Ephemeral] {
+        match pod_spec.get(role.field()) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => {
+                for (i, c) in list.iter().enumerate() {
+                    let path = format!("{spec_path}.{}[{i}]", role.field());
+                    let Value::Object(c) = c else {
+                        return Normalized::Invalid(format!(
+                            "`{path}` is {}, expected a container mapping",
+                            describe(c)
+                        ));
+                    };
+                    containers.push(Arc::new(normalize_container(c, role, path, pod_security)));
+                }
+            }
+            Some(other) => {
+                return Normalized::Invalid(format!(
+                    "`{spec_path}.{}` is {}, expected a list",
+                    role.field(),
+                    describe(other)
+                ));
+            }
+        }
+    }
+
+    let image_pull_secrets = pod_spec
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .map(|secrets| {
+            secrets
+                .iter()
+                .filter_map(|s| match s {
+                    Value::Object(o) => o.get("name").and_then(Value::as_str),
+                    Value::String(s) => Some(s.as_str()),
+                    _ => None,
+                })
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let service_account_name = pod_spec
+        .get("serviceAccountName")
+        .or_else(|| pod_spec.get("serviceAccount"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+
+    let workload = Workload {
+        api_version: value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        name,
+        namespace,
+        labels: string_map(metadata, "labels"),
+        annotations: string_map(metadata, "annotations"),
+        pod_labels: string_map(pod_metadata, "labels"),
+        pod_annotations: string_map(pod_metadata, "annotations"),
+        service_account_name,
+        image_pull_secrets,
+        pod_spec_path: spec_path.to_string(),
+        containers,
+        kind,
+        document,
+        line,
+        raw: Arc::new(value),
+    };
+    Normalized::Workload(Box::new(workload))
+}
+
+/// Follows a dotted path of mapping keys. `Err` when a step is not a mapping.
+fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String> {
+    let mut current = value;
+    let mut walked = String::new();
+    for key in path.split('.') {
+        match current {
+            Value::Object(map) => match map.get(key) {
+                Some(next) => current = next,
+                None => return Ok(None),
+            },
+            Value::Null => return Ok(None),
+            other => {
+                return Err(format!("`{walked}` is {}, expected a mapping", describe(other)));
+            }
+        }
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(key);
+    }
+    Ok(Some(current))
+}
+
+fn string_map(metadata: Option<&Map<String, Value>>, key: &str) -> BTreeMap<String, String> {
+    metadata
+        .and_then(|m| m.get(key))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn normalize_container(
+    c: &Map<String, Value>,
+    role: Role,
+    path: String,
+    pod_security: Option<&Map<String, Value>>,
+) -> Container {
+    let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let image_raw = match c.get("image") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let image = if image_raw.is_empty() {
+        Err(ImageRefError {
+            reference: String::new(),
+            reason: "the container has no image".into(),
+        })
+    } else {
+        ImageRef::parse(&image_raw).map(Arc::new)
+    };
+    let image_pull_policy_set = c
+        .get("imagePullPolicy")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string);
+    let image_pull_policy = image_pull_policy_set
+        .clone()
+        .unwrap_or_else(|| default_pull_policy(&image_raw, image.as_deref().ok()).to_string());
+    let security = effective_security(c.get("securityContext").and_then(Value::as_object), pod_security);
+    let env = c
+        .get("env")
+        .and_then(Value::as_array)
+        .map(|vars| vars.iter().filter_map(Value::as_object).map(env_var).collect())
+        .unwrap_or_default();
+    Container {
+        name,
+        role,
+        path,
+        image_raw,
+        image,
+        image_pull_policy_set,
+        image_pull_policy,
+        security,
+        env,
+    }
+}
+
+/// Kubernetes defaulting: `Always` for the tag `latest` or for no tag and no digest,
+/// else `IfNotPresent`.
+pub fn default_pull_policy(image_raw: &str, image: Option<&ImageRef>) -> &'static str {
+    let always = match image {
+        Some(image) => image.tag.as_deref() == Some("latest") || (image.tag.is_none() && image.digest.is_none()),
+        // An unparsable reference: fall back to the last path segment, as kubelet's parser would.
+        None => {
+            let last = image_raw.rsplit('/').next().unwrap_or("");
+            !last.contains(':') && !image_raw.contains('@') || last.ends_with(":latest")
+        }
+    };
+    if always { "Always" } else { "IfNotPresent" }
+}
+
+fn env_var(var: &Map<String, Value>) -> EnvVar {
+    EnvVar {
+        name: var.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+        value: match var.get("value") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        },
+        value_from: var.get("valueFrom").is_some_and(|v| !v.is_null()),
+    }
+}
+
+/// Container fields override pod fields. Only runAsUser, runAsNonRoot and runAsGroup exist at
+/// pod level in Kubernetes; the other fields are read from the container alone.
+fn effective_security(
+    container: Option<&Map<String, Value>>,
+    pod: Option<&Map<String, Value>>,
+) -> SecurityContext {
+    let field = |key: &str| container.and_then(|c| c.get(key)).filter(|v| !v.is_null());
+    let inherited = |key: &str| field(key).or_else(|| pod.and_then(|p| p.get(key)).filter(|v| !v.is_null()));
+    let capabilities = field("capabilities").and_then(Value::as_object);
+    let caps = |key: &str| -> Vec<String> {
+        capabilities
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_array)
+            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    SecurityContext {
+        run_as_user: inherited("runAsUser").and_then(as_int),
+        run_as_non_root: inherited("runAsNonRoot").and_then(as_bool),
+        run_as_group: inherited("runAsGroup").and_then(as_int),
+        read_only_root_filesystem: field("readOnlyRootFilesystem").and_then(as_bool),
+        allow_privilege_escalation: field("allowPrivilegeEscalation").and_then(as_bool),
+        privileged: field("privileged").and_then(as_bool),
+        capabilities_add: caps("add"),
+        capabilities_drop: caps("drop"),
+    }
+}
+
+/// Booleans as Kubernetes' YAML 1.1 reader sees them (`yes`/`on` are true).
+fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" => Some(true),
+            "false" | "no" | "off" | "n" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn as_int(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Workload {
+        let value: Value = serde_yaml::from_str(yaml).unwrap();
+        let object = LoadedObject {
+            document: 0,
+            line: 1,
+            value,
+            admission: None,
+        };
+        match normalize(object) {
+            Normalized::Workload(w) => *w,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cronjob_paths_and_roles() {
+        let w = load(
+            "kind: CronJob\nmetadata: {name: c, namespace: ops}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers: [{name: i, image: busybox}]\n          containers: [{name: a, image: 'nginx:1.25'}]\n",
+        );
+        assert_eq!(w.namespace, "ops");
+        assert_eq!(w.containers[0].path, "spec.jobTemplate.spec.template.spec.initContainers[0]");
+        assert_eq!(w.containers[0].role, Role::Init);
+        assert_eq!(w.containers[0].image_pull_policy, "Always");
+        assert_eq!(w.containers[1].image_pull_policy, "IfNotPresent");
+    }
+
+    #[test]
+    fn container_security_overrides_pod() {
+        let w = load(
+            "kind: Pod\nmetadata: {name: p}\nspec:\n  securityContext: {runAsUser: 1000, runAsNonRoot: true, readOnlyRootFilesystem: true}\n  containers:\n  - {name: a, image: x, securityContext: {runAsUser: 0}}\n  - {name: b, image: x}\n",
+        );
+        assert_eq!(w.namespace, "default");
+        let a = &w.containers[0].security;
+        assert_eq!((a.run_as_user, a.run_as_non_root), (Some(0), Some(true)));
+        let b = &w.containers[1].security;
+        assert_eq!(b.run_as_user, Some(1000));
+        // readOnlyRootFilesystem does not exist at pod level in Kubernetes.
+        assert_eq!(b.read_only_root_filesystem, None);
+    }
+
+    #[test]
+    fn other_kinds_are_not_workloads() {
+        let object = LoadedObject {
+            document: 0,
+            line: 1,
+            value: serde_json::json!({"kind": "Service"}),
+            admission: None,
+        };
+        assert!(matches!(normalize(object), Normalized::NotAWorkload));
+    }
+}

@@ -1,0 +1,105 @@
+//! Hostile and broken input gets an error entry, never a hang, a crash or lost documents.
+
+use portcullis_engine::{Config, Date, Policy, Report, RuleSet, Selection};
+
+fn check(text: &str) -> Report {
+    let rules = RuleSet::builtin();
+    let policy = Policy::new(&rules, &Config::default(), &Selection::default(), Date::today()).unwrap();
+    policy.check_source("hostile.yaml", text)
+}
+
+const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
+
+fn pod(name: &str) -> String {
+    POD.replace("NAME", name)
+}
+
+#[test]
+fn yaml_alias_bomb_is_an_error() {
+    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    }
+    let text = format!("{}---\n{bomb}---\n{}", pod("before"), pod("after"));
+    let report = check(&text);
+    assert_eq!(report.resources, 2, "{report:?}");
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].document, Some(1));
+    assert!(report.errors[0].message.contains("repetition limit"), "{:?}", report.errors);
+}
+
+#[test]
+fn hundred_level_nesting_is_checked_and_deeper_is_an_error() {
+    let nested = |depth: usize| {
+        let mut value = String::from("x");
+        for _ in 0..depth {
+            value = format!("[{value}]");
+        }
+        value
+    };
+    let text = format!("{}  deep: {}\n", pod("deep"), nested(100)).replace("metadata: {name: deep}", "metadata:\n  name: deep");
+    let report = check(&text);
+    assert_eq!(report.resources, 1, "{report:?}");
+    assert!(report.errors.is_empty(), "{report:?}");
+
+    let text = format!("{}---\nkind: Pod\ndeep: {}\n", pod("ok"), nested(10_000));
+    let report = check(&text);
+    assert_eq!(report.resources, 1);
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.errors[0].message.contains("recursion limit"), "{:?}", report.errors);
+}
+
+#[test]
+fn fifty_megabyte_document_is_an_error() {
+    let big = format!("kind: ConfigMap\ndata:\n  blob: \"{}\"\n", "x".repeat(50 * 1024 * 1024));
+    let text = format!("{}---\n{big}---\n{}", pod("before"), pod("after"));
+    let report = check(&text);
+    assert_eq!(report.resources, 2);
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.errors[0].message.contains("over the 3 MiB limit"), "{:?}", report.errors);
+}
+
+#[test]
+fn syntax_error_in_document_two_of_three_keeps_one_and_three() {
+    let text = format!("{}---\nkind: Pod\nmetadata: {{name: [\n---\n{}", pod("one"), pod("three"));
+    let report = check(&text);
+    assert_eq!(report.resources, 2);
+    let error = &report.errors[0];
+    assert_eq!((error.document, error.line), (Some(1), Some(8)), "{error:?}");
+    assert!(report.findings.iter().any(|f| f.resource.name == "three"));
+}
+
+#[test]
+fn wrong_shapes_are_errors_not_panics() {
+    for bad in [
+        "kind: Pod\nspec: 3\n",
+        "kind: Pod\nspec:\n  containers: {a: 1}\n",
+        "kind: Pod\nspec:\n  containers: [3]\n",
+        "kind: Deployment\nspec:\n  template: [1]\n",
+        "kind: CronJob\nspec: {jobTemplate: {spec: {template: {spec: null}}}}\n",
+        "kind: 7\n",
+        "- just\n- a list\n",
+        "\"a string\"\n",
+        "kind: AdmissionReview\nrequest: 5\n",
+        "kind: List\nitems: 5\n",
+    ] {
+        let report = check(bad);
+        assert_eq!(report.errors.len(), 1, "{bad:?} gave {report:?}");
+        assert_eq!(report.errors[0].line, Some(1), "{bad:?}");
+    }
+}
+
+#[test]
+fn odd_but_valid_values_are_tolerated() {
+    let report = check("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: 12\n    securityContext: {runAsUser: '1000', privileged: 'yes'}\n    env: [{name: X, value: 5}, 7]\n");
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(report.findings.iter().any(|f| f.rule == "privileged-container"), "{:?}", report.findings);
+}
+
+#[test]
+fn invalid_utf8_and_binary_do_not_panic() {
+    let report = check("\u{0}\u{1}kind: Pod\n\u{feff}");
+    assert!(report.errors.len() <= 1);
+    let report = check("kind: Pod\nmetadata: {name: \"\\uD800\"}\n");
+    assert!(report.errors.len() <= 1);
+}
