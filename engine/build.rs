@@ -17,12 +17,20 @@ fn main() {
 
     let mut out = String::from("&[\n");
     for path in &files {
-        let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 file name");
         let absolute = path.canonicalize().expect("rule file exists");
-        writeln!(out, "    ({name:?}, include_str!({:?})),", absolute.display().to_string())
-            .expect("writing to a String");
+        writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("writing to a String");
     }
     out.push(']');
-    let out_path = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_rules.rs");
+    let out_path =
+        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_rules.rs");
     std::fs::write(&out_path, out).expect("writing builtin_rules.rs");
 }

@@ -33,13 +33,22 @@ fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
         .args(args)
         .current_dir(workspace_root())
         .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     if let Some(text) = stdin {
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
@@ -84,7 +93,13 @@ const FIXED_DAY: &str = "--today=2026-11-26";
 
 #[test]
 fn json_output_has_the_documented_shape() {
-    let output = run(&["check", "tests/fixtures/mixed.yaml", "--format", "json", FIXED_DAY]);
+    let output = run(&[
+        "check",
+        "tests/fixtures/mixed.yaml",
+        "--format",
+        "json",
+        FIXED_DAY,
+    ]);
     assert_eq!(code(&output), 2, "a broken document makes the run exit 2");
     let report = json(&output);
     let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
@@ -92,10 +107,24 @@ fn json_output_has_the_documented_shape() {
     let first = &report["findings"][0];
     let mut finding_keys: Vec<&String> = first.as_object().unwrap().keys().collect();
     finding_keys.sort();
-    assert_eq!(finding_keys, ["container", "message", "path", "remediation", "resource", "rule", "severity"]);
+    assert_eq!(
+        finding_keys,
+        [
+            "container",
+            "message",
+            "path",
+            "remediation",
+            "resource",
+            "rule",
+            "severity"
+        ]
+    );
     let mut resource_keys: Vec<&String> = first["resource"].as_object().unwrap().keys().collect();
     resource_keys.sort();
-    assert_eq!(resource_keys, ["document", "file", "kind", "line", "name", "namespace"]);
+    assert_eq!(
+        resource_keys,
+        ["document", "file", "kind", "line", "name", "namespace"]
+    );
     assert_eq!(report["errors"][0]["document"], 2);
     assert_eq!(report["errors"][0]["file"], "tests/fixtures/mixed.yaml");
     assert_eq!(report["summary"]["skipped"], 1);
@@ -105,19 +134,39 @@ fn json_output_has_the_documented_shape() {
 
 #[test]
 fn json_keys_are_in_documented_order() {
-    let output = run(&["check", "tests/fixtures/mixed.yaml", "--format", "json", FIXED_DAY]);
+    let output = run(&[
+        "check",
+        "tests/fixtures/mixed.yaml",
+        "--format",
+        "json",
+        FIXED_DAY,
+    ]);
     let text = stdout(&output);
     let order = ["\"findings\"", "\"errors\"", "\"summary\""];
     let positions: Vec<usize> = order.iter().map(|k| text.find(k).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
-    let finding = ["\"rule\"", "\"severity\"", "\"message\"", "\"remediation\"", "\"resource\"", "\"container\"", "\"path\""];
+    let finding = [
+        "\"rule\"",
+        "\"severity\"",
+        "\"message\"",
+        "\"remediation\"",
+        "\"resource\"",
+        "\"container\"",
+        "\"path\"",
+    ];
     let positions: Vec<usize> = finding.iter().map(|k| text.find(k).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
 }
 
 #[test]
 fn text_output_groups_by_resource() {
-    let output = run(&["check", "tests/fixtures/mixed.yaml", "--color", "never", FIXED_DAY]);
+    let output = run(&[
+        "check",
+        "tests/fixtures/mixed.yaml",
+        "--color",
+        "never",
+        FIXED_DAY,
+    ]);
     assert_eq!(code(&output), 2);
     insta::assert_snapshot!("mixed_text", stdout(&output));
 }
@@ -126,7 +175,13 @@ fn text_output_groups_by_resource() {
 fn colour_only_when_asked_or_on_a_terminal() {
     let plain = stdout(&run(&["check", "tests/fixtures/mixed.yaml", FIXED_DAY]));
     assert!(!plain.contains('\u{1b}'), "piped output has no colour");
-    let coloured = stdout(&run(&["check", "tests/fixtures/mixed.yaml", "--color", "always", FIXED_DAY]));
+    let coloured = stdout(&run(&[
+        "check",
+        "tests/fixtures/mixed.yaml",
+        "--color",
+        "always",
+        FIXED_DAY,
+    ]));
     assert!(coloured.contains('\u{1b}'));
 }
 
@@ -134,55 +189,132 @@ fn colour_only_when_asked_or_on_a_terminal() {
 fn exit_codes() {
     let clean = run(&["check", "tests/fixtures/hardened.yaml"]);
     assert_eq!(code(&clean), 0, "{}", stdout(&clean));
-    assert!(stdout(&clean).contains("checked 1 resource in 1 file: 0 findings"), "{}", stdout(&clean));
+    assert!(
+        stdout(&clean).contains("checked 1 resource in 1 file: 0 findings"),
+        "{}",
+        stdout(&clean)
+    );
 
     let findings = run(&["check", "tests/fixtures/dir/b.yaml"]);
     assert_eq!(code(&findings), 1);
 
     // Only high findings here (no critical): --fail-on critical passes.
-    let report = json(&run(&["check", "tests/fixtures/dir/b.yaml", "--format", "json"]));
-    let max = report["findings"].as_array().unwrap().iter().map(|f| f["severity"].as_str().unwrap()).any(|s| s == "critical");
+    let report = json(&run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--format",
+        "json",
+    ]));
+    let max = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .any(|s| s == "critical");
     assert!(!max);
-    assert_eq!(code(&run(&["check", "tests/fixtures/dir/b.yaml", "--fail-on", "critical"])), 0);
+    assert_eq!(
+        code(&run(&[
+            "check",
+            "tests/fixtures/dir/b.yaml",
+            "--fail-on",
+            "critical"
+        ])),
+        0
+    );
 
-    assert_eq!(code(&run(&["check", "tests/fixtures/does-not-exist.yaml"])), 2);
+    assert_eq!(
+        code(&run(&["check", "tests/fixtures/does-not-exist.yaml"])),
+        2
+    );
     assert_eq!(code(&run(&["check", "--no-such-flag"])), 2);
-    assert_eq!(code(&run(&["check", "tests/fixtures/dir/b.yaml", "--fail-on", "severe"])), 2);
+    assert_eq!(
+        code(&run(&[
+            "check",
+            "tests/fixtures/dir/b.yaml",
+            "--fail-on",
+            "severe"
+        ])),
+        2
+    );
     assert_eq!(code(&run(&["--version"])), 0);
 }
 
 #[test]
 fn missing_file_is_an_error_and_other_inputs_are_still_checked() {
-    let output = run(&["check", "tests/fixtures/nope.yaml", "tests/fixtures/dir/b.yaml", "--format", "json"]);
+    let output = run(&[
+        "check",
+        "tests/fixtures/nope.yaml",
+        "tests/fixtures/dir/b.yaml",
+        "--format",
+        "json",
+    ]);
     assert_eq!(code(&output), 2);
     let report = json(&output);
     assert_eq!(report["errors"][0]["file"], "tests/fixtures/nope.yaml");
-    assert_eq!(report["errors"][0]["message"], "cannot read: no such file or directory");
+    assert_eq!(
+        report["errors"][0]["message"],
+        "cannot read: no such file or directory"
+    );
     assert!(report["summary"]["findings"].as_u64().unwrap() > 0);
 }
 
 #[test]
 fn stdin_and_helm_style_streams() {
-    let manifest = std::fs::read_to_string(workspace_root().join("tests/fixtures/mixed.yaml")).unwrap();
-    let piped = run_with_stdin(&["check", "-", "--format", "json", FIXED_DAY], Some(&manifest));
-    let from_file = run(&["check", "tests/fixtures/mixed.yaml", "--format", "json", FIXED_DAY]);
+    let manifest =
+        std::fs::read_to_string(workspace_root().join("tests/fixtures/mixed.yaml")).unwrap();
+    let piped = run_with_stdin(
+        &["check", "-", "--format", "json", FIXED_DAY],
+        Some(&manifest),
+    );
+    let from_file = run(&[
+        "check",
+        "tests/fixtures/mixed.yaml",
+        "--format",
+        "json",
+        FIXED_DAY,
+    ]);
     assert_eq!(finding_keys(&json(&piped)), finding_keys(&json(&from_file)));
     assert_eq!(json(&piped)["findings"][0]["resource"]["file"], "-");
     // No path and a pipe on stdin: read stdin.
     let implicit = run_with_stdin(&["check", "--format", "json", FIXED_DAY], Some(&manifest));
-    assert_eq!(finding_keys(&json(&implicit)), finding_keys(&json(&from_file)));
+    assert_eq!(
+        finding_keys(&json(&implicit)),
+        finding_keys(&json(&from_file))
+    );
     // Helm prints `---` first and `# Source:` comments.
     let helm = "---\n# Source: chart/templates/pod.yaml\napiVersion: v1\nkind: Pod\nmetadata: {name: from-helm}\nspec:\n  containers: [{name: a, image: nginx}]\n";
-    let report = json(&run_with_stdin(&["check", "-", "--format", "json"], Some(helm)));
+    let report = json(&run_with_stdin(
+        &["check", "-", "--format", "json"],
+        Some(helm),
+    ));
     assert_eq!(report["findings"][0]["resource"]["line"], 3);
     assert_eq!(report["findings"][0]["resource"]["document"], 0);
 }
 
 #[test]
 fn directories_are_searched_recursively_in_sorted_order() {
-    let report = json(&run(&["check", "tests/fixtures/dir", "--format", "json", "--select", "latest-tag"]));
-    let files: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["resource"]["file"].as_str().unwrap()).collect();
-    assert_eq!(files, ["tests/fixtures/dir/b.yaml", "tests/fixtures/dir/c.json", "tests/fixtures/dir/nested/a.yml"]);
+    let report = json(&run(&[
+        "check",
+        "tests/fixtures/dir",
+        "--format",
+        "json",
+        "--select",
+        "latest-tag",
+    ]));
+    let files: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["resource"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "tests/fixtures/dir/b.yaml",
+            "tests/fixtures/dir/c.json",
+            "tests/fixtures/dir/nested/a.yml"
+        ]
+    );
     assert_eq!(report["errors"], serde_json::json!([]));
 }
 
@@ -206,7 +338,11 @@ fn admission_envelopes_and_lists() {
         .iter()
         .map(|f| {
             let r = &f["resource"];
-            (r["kind"].as_str().unwrap().into(), r["namespace"].as_str().unwrap().into(), r["name"].as_str().unwrap().into())
+            (
+                r["kind"].as_str().unwrap().into(),
+                r["namespace"].as_str().unwrap().into(),
+                r["name"].as_str().unwrap().into(),
+            )
         })
         .collect();
     assert_eq!(
@@ -219,7 +355,10 @@ fn admission_envelopes_and_lists() {
             ("StatefulSet".into(), "default".into(), "db".into()),
         ]
     );
-    assert_eq!(report["findings"][0]["path"], "spec.jobTemplate.spec.template.spec.containers[0].image");
+    assert_eq!(
+        report["findings"][0]["path"],
+        "spec.jobTemplate.spec.template.spec.containers[0].image"
+    );
     // The DELETE request and the ConfigMap are skipped, not errors.
     assert_eq!(report["summary"]["skipped"], 2);
     assert_eq!(report["summary"]["errors"], 0);
@@ -241,19 +380,42 @@ fn config_exemptions_severity_and_expiry() {
     let report = json(&output);
     let keys = finding_keys(&report);
     // dev-tool: latest-tag exempted by namespace glob; missing-digest's waiver expired.
-    assert!(!keys.contains(&("latest-tag".into(), "dev-tool".into(), "app".into())), "{keys:?}");
-    assert!(keys.contains(&("missing-digest".into(), "dev-tool".into(), "app".into())), "{keys:?}");
+    assert!(
+        !keys.contains(&("latest-tag".into(), "dev-tool".into(), "app".into())),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&("missing-digest".into(), "dev-tool".into(), "app".into())),
+        "{keys:?}"
+    );
     // annotated: both rules exempted by annotation.
     assert!(!keys.iter().any(|k| k.1 == "annotated"), "{keys:?}");
     // no-reason: the annotation is refused, so findings stay and an error says why.
-    assert!(keys.contains(&("latest-tag".into(), "no-reason".into(), "app".into())), "{keys:?}");
+    assert!(
+        keys.contains(&("latest-tag".into(), "no-reason".into(), "app".into())),
+        "{keys:?}"
+    );
     assert_eq!(report["summary"]["exempted"], 3);
     assert_eq!(report["errors"][0]["line"], 20);
-    assert!(report["errors"][0]["message"].as_str().unwrap().contains("portcullis.dev/exempt-reason"));
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("portcullis.dev/exempt-reason")
+    );
     // Severity override.
-    let latest = report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "latest-tag").unwrap();
+    let latest = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "latest-tag")
+        .unwrap();
     assert_eq!(latest["severity"], "critical");
-    assert!(stderr(&output).contains("expired on 2020-01-01"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("expired on 2020-01-01"),
+        "{}",
+        stderr(&output)
+    );
 
     // After the first waiver expires, it stops applying too.
     let later = json(&run(&[
@@ -272,33 +434,76 @@ fn config_exemptions_severity_and_expiry() {
 
 #[test]
 fn config_errors_name_the_line_and_list_what_is_allowed() {
-    let output = run(&["check", "tests/fixtures/dir/b.yaml", "--config", "tests/fixtures/bad-config.yaml"]);
+    let output = run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--config",
+        "tests/fixtures/bad-config.yaml",
+    ]);
     assert_eq!(code(&output), 2);
     insta::assert_snapshot!("bad_config", stderr(&output));
 }
 
 #[test]
 fn select_and_ignore() {
-    let only = json(&run(&["check", "tests/fixtures/dir/b.yaml", "--format", "json", "--select", "latest-tag"]));
+    let only = json(&run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--format",
+        "json",
+        "--select",
+        "latest-tag",
+    ]));
     assert!(finding_keys(&only).iter().all(|k| k.0 == "latest-tag"));
-    let ignored = json(&run(&["check", "tests/fixtures/dir/b.yaml", "--format", "json", "--ignore", "latest-tag"]));
+    let ignored = json(&run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--format",
+        "json",
+        "--ignore",
+        "latest-tag",
+    ]));
     assert!(finding_keys(&ignored).iter().all(|k| k.0 != "latest-tag"));
     assert!(!finding_keys(&ignored).is_empty());
-    let unknown = run(&["check", "tests/fixtures/dir/b.yaml", "--select", "lates-tag"]);
+    let unknown = run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--select",
+        "lates-tag",
+    ]);
     assert_eq!(code(&unknown), 2);
-    assert!(stderr(&unknown).contains("unknown rule `lates-tag`; known rules:"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("unknown rule `lates-tag`; known rules:"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 #[test]
 fn default_config_file_is_picked_up_from_the_working_directory() {
     let dir = std::env::temp_dir().join(format!("portcullis-cwd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("portcullis.yaml"), "rules:\n  latest-tag:\n    enabled: false\n").unwrap();
-    std::fs::write(dir.join("pod.yaml"), "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx}]\n").unwrap();
-    let output = Command::new(binary()).args(["check", ".", "--format", "json"]).current_dir(&dir).output().unwrap();
+    std::fs::write(
+        dir.join("portcullis.yaml"),
+        "rules:\n  latest-tag:\n    enabled: false\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("pod.yaml"),
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx}]\n",
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .args(["check", ".", "--format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     let report = json(&output);
     assert!(!finding_keys(&report).is_empty());
-    assert!(finding_keys(&report).iter().all(|k| k.0 != "latest-tag"), "{report}");
+    assert!(
+        finding_keys(&report).iter().all(|k| k.0 != "latest-tag"),
+        "{report}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -309,7 +514,14 @@ fn rules_and_explain() {
     insta::assert_snapshot!("rules_table", stdout(&rules));
     let explain = run(&["explain", "untrusted-registry"]);
     assert_eq!(code(&explain), 0);
-    for section in ["## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Settings", "## References"] {
+    for section in [
+        "## What it does",
+        "## Why is this bad?",
+        "## Example",
+        "## Use instead",
+        "## Settings",
+        "## References",
+    ] {
         assert!(stdout(&explain).contains(section), "{section}");
     }
     let unknown = run(&["explain", "nope"]);
@@ -319,12 +531,25 @@ fn rules_and_explain() {
 
 #[test]
 fn examples_fire_every_rule() {
-    let output = run(&["check", "examples/", "--config", "examples/portcullis.yaml", "--format", "json", FIXED_DAY]);
+    let output = run(&[
+        "check",
+        "examples/",
+        "--config",
+        "examples/portcullis.yaml",
+        "--format",
+        "json",
+        FIXED_DAY,
+    ]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     let report = json(&output);
-    let fired: std::collections::BTreeSet<String> = finding_keys(&report).into_iter().map(|k| k.0).collect();
-    let all: std::collections::BTreeSet<String> =
-        json(&run(&["rules", "--format", "json"])).as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let fired: std::collections::BTreeSet<String> =
+        finding_keys(&report).into_iter().map(|k| k.0).collect();
+    let all: std::collections::BTreeSet<String> = json(&run(&["rules", "--format", "json"]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(fired, all);
 }
 

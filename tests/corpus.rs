@@ -52,7 +52,9 @@ pub fn deployment(i: usize) -> String {
         1 + rng.below(5)
     );
     if rng.chance(40) {
-        out.push_str("      securityContext:\n        runAsNonRoot: true\n        runAsUser: 10001\n");
+        out.push_str(
+            "      securityContext:\n        runAsNonRoot: true\n        runAsUser: 10001\n",
+        );
     }
     if rng.chance(30) {
         out.push_str("      imagePullSecrets:\n      - name: regcred\n");

@@ -12,7 +12,10 @@ fn rule_index(rules: &RuleSet) -> String {
     for rule in rules.rules() {
         let m = &rule.meta;
         let default = if m.disabled_by_default { "off" } else { "on" };
-        out.push_str(&format!("| [`{}`]({}.md) | {} | {default} | {} |\n", m.id, m.id, m.severity, m.title));
+        out.push_str(&format!(
+            "| [`{}`]({}.md) | {} | {default} | {} |\n",
+            m.id, m.id, m.severity, m.title
+        ));
     }
     out
 }

@@ -4,7 +4,13 @@ use portcullis_engine::{Config, Date, Policy, Report, RuleSet, Selection};
 
 fn check(text: &str) -> Report {
     let rules = RuleSet::builtin();
-    let policy = Policy::new(&rules, &Config::default(), &Selection::default(), Date::today()).unwrap();
+    let policy = Policy::new(
+        &rules,
+        &Config::default(),
+        &Selection::default(),
+        Date::today(),
+    )
+    .unwrap();
     policy.check_source("hostile.yaml", text)
 }
 
@@ -16,8 +22,13 @@ fn pod(name: &str) -> String {
 
 #[test]
 fn yaml_alias_bomb_is_an_error() {
-    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
-    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+    {
         bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
     }
     let text = format!("{}---\n{bomb}---\n{}", pod("before"), pod("after"));
@@ -25,7 +36,11 @@ fn yaml_alias_bomb_is_an_error() {
     assert_eq!(report.resources, 2, "{report:?}");
     assert_eq!(report.errors.len(), 1);
     assert_eq!(report.errors[0].document, Some(1));
-    assert!(report.errors[0].message.contains("repetition limit"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("repetition limit"),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[test]
@@ -37,7 +52,8 @@ fn hundred_level_nesting_is_checked_and_deeper_is_an_error() {
         }
         value
     };
-    let text = format!("{}  deep: {}\n", pod("deep"), nested(100)).replace("metadata: {name: deep}", "metadata:\n  name: deep");
+    let text = format!("{}  deep: {}\n", pod("deep"), nested(100))
+        .replace("metadata: {name: deep}", "metadata:\n  name: deep");
     let report = check(&text);
     assert_eq!(report.resources, 1, "{report:?}");
     assert!(report.errors.is_empty(), "{report:?}");
@@ -46,26 +62,45 @@ fn hundred_level_nesting_is_checked_and_deeper_is_an_error() {
     let report = check(&text);
     assert_eq!(report.resources, 1);
     assert_eq!(report.errors.len(), 1);
-    assert!(report.errors[0].message.contains("recursion limit"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("recursion limit"),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[test]
 fn fifty_megabyte_document_is_an_error() {
-    let big = format!("kind: ConfigMap\ndata:\n  blob: \"{}\"\n", "x".repeat(50 * 1024 * 1024));
+    let big = format!(
+        "kind: ConfigMap\ndata:\n  blob: \"{}\"\n",
+        "x".repeat(50 * 1024 * 1024)
+    );
     let text = format!("{}---\n{big}---\n{}", pod("before"), pod("after"));
     let report = check(&text);
     assert_eq!(report.resources, 2);
     assert_eq!(report.errors.len(), 1);
-    assert!(report.errors[0].message.contains("over the 3 MiB limit"), "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("over the 3 MiB limit"),
+        "{:?}",
+        report.errors
+    );
 }
 
 #[test]
 fn syntax_error_in_document_two_of_three_keeps_one_and_three() {
-    let text = format!("{}---\nkind: Pod\nmetadata: {{name: [\n---\n{}", pod("one"), pod("three"));
+    let text = format!(
+        "{}---\nkind: Pod\nmetadata: {{name: [\n---\n{}",
+        pod("one"),
+        pod("three")
+    );
     let report = check(&text);
     assert_eq!(report.resources, 2);
     let error = &report.errors[0];
-    assert_eq!((error.document, error.line), (Some(1), Some(8)), "{error:?}");
+    assert_eq!(
+        (error.document, error.line),
+        (Some(1), Some(8)),
+        "{error:?}"
+    );
     assert!(report.findings.iter().any(|f| f.resource.name == "three"));
 }
 
@@ -91,9 +126,18 @@ fn wrong_shapes_are_errors_not_panics() {
 
 #[test]
 fn odd_but_valid_values_are_tolerated() {
-    let report = check("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: 12\n    securityContext: {runAsUser: '1000', privileged: 'yes'}\n    env: [{name: X, value: 5}, 7]\n");
+    let report = check(
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - name: a\n    image: 12\n    securityContext: {runAsUser: '1000', privileged: 'yes'}\n    env: [{name: X, value: 5}, 7]\n",
+    );
     assert!(report.errors.is_empty(), "{report:?}");
-    assert!(report.findings.iter().any(|f| f.rule == "privileged-container"), "{:?}", report.findings);
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == "privileged-container"),
+        "{:?}",
+        report.findings
+    );
 }
 
 #[test]

@@ -22,11 +22,17 @@ fn registry() -> impl Strategy<Value = Option<String>> {
 }
 
 fn tag() -> impl Strategy<Value = Option<String>> {
-    prop_oneof![Just(None), "[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}".prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        "[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}".prop_map(Some)
+    ]
 }
 
 fn digest() -> impl Strategy<Value = Option<String>> {
-    prop_oneof![Just(None), "[0-9a-f]{64}".prop_map(|h| Some(format!("sha256:{h}")))]
+    prop_oneof![
+        Just(None),
+        "[0-9a-f]{64}".prop_map(|h| Some(format!("sha256:{h}")))
+    ]
 }
 
 proptest! {
@@ -82,11 +88,21 @@ fn security_context() -> impl Strategy<Value = Value> {
     )
         .prop_map(|(user, non_root, ro, escalation, privileged)| {
             let mut sc = serde_json::Map::new();
-            if let Some(u) = user { sc.insert("runAsUser".into(), json!(u)); }
-            if let Some(v) = non_root { sc.insert("runAsNonRoot".into(), json!(v)); }
-            if let Some(v) = ro { sc.insert("readOnlyRootFilesystem".into(), json!(v)); }
-            if let Some(v) = escalation { sc.insert("allowPrivilegeEscalation".into(), json!(v)); }
-            if let Some(v) = privileged { sc.insert("privileged".into(), json!(v)); }
+            if let Some(u) = user {
+                sc.insert("runAsUser".into(), json!(u));
+            }
+            if let Some(v) = non_root {
+                sc.insert("runAsNonRoot".into(), json!(v));
+            }
+            if let Some(v) = ro {
+                sc.insert("readOnlyRootFilesystem".into(), json!(v));
+            }
+            if let Some(v) = escalation {
+                sc.insert("allowPrivilegeEscalation".into(), json!(v));
+            }
+            if let Some(v) = privileged {
+                sc.insert("privileged".into(), json!(v));
+            }
             Value::Object(sc)
         })
 }
@@ -94,14 +110,29 @@ fn security_context() -> impl Strategy<Value = Value> {
 fn container() -> impl Strategy<Value = Value> {
     (
         "[a-z]{1,8}",
-        prop::sample::select(vec!["nginx", "nginx:latest", "a/b:1", "reg:5000/x", "BAD IMAGE", "q.io/x@sha256:0000000000000000000000000000000000000000000000000000000000000000"]),
-        prop::option::of(prop::sample::select(vec!["Always", "IfNotPresent", "Never"])),
+        prop::sample::select(vec![
+            "nginx",
+            "nginx:latest",
+            "a/b:1",
+            "reg:5000/x",
+            "BAD IMAGE",
+            "q.io/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ]),
+        prop::option::of(prop::sample::select(vec![
+            "Always",
+            "IfNotPresent",
+            "Never",
+        ])),
         prop::option::of(security_context()),
     )
         .prop_map(|(name, image, policy, sc)| {
             let mut c = json!({"name": name, "image": image, "env": [{"name": "A", "value": "b"}]});
-            if let Some(p) = policy { c["imagePullPolicy"] = json!(p); }
-            if let Some(sc) = sc { c["securityContext"] = sc; }
+            if let Some(p) = policy {
+                c["imagePullPolicy"] = json!(p);
+            }
+            if let Some(sc) = sc {
+                c["securityContext"] = sc;
+            }
             c
         })
 }
@@ -125,8 +156,12 @@ fn wrap(kind: &str, spec: &Value) -> Value {
     let template = json!({"metadata": {"labels": {"app": "x"}}, "spec": spec});
     let meta = json!({"name": "w", "namespace": "ns"});
     match kind {
-        "Pod" => json!({"kind": "Pod", "metadata": {"name": "w", "namespace": "ns", "labels": {"app": "x"}}, "spec": spec}),
-        "CronJob" => json!({"kind": kind, "metadata": meta, "spec": {"jobTemplate": {"spec": {"template": template}}}}),
+        "Pod" => {
+            json!({"kind": "Pod", "metadata": {"name": "w", "namespace": "ns", "labels": {"app": "x"}}, "spec": spec})
+        }
+        "CronJob" => {
+            json!({"kind": kind, "metadata": meta, "spec": {"jobTemplate": {"spec": {"template": template}}}})
+        }
         "PodTemplate" => json!({"kind": kind, "metadata": meta, "template": template}),
         _ => json!({"kind": kind, "metadata": meta, "spec": {"template": template}}),
     }

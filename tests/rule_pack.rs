@@ -42,7 +42,10 @@ fn every_rule_has_docs_and_tests_that_fail_and_pass() {
         let mut at = 0;
         for section in DOC_SECTIONS {
             let found = rule.docs[at..].find(section);
-            assert!(found.is_some(), "rule `{id}`: docs lack `{section}` (or it is out of order)");
+            assert!(
+                found.is_some(),
+                "rule `{id}`: docs lack `{section}` (or it is out of order)"
+            );
             at += found.unwrap() + section.len();
         }
         let file = files
@@ -50,13 +53,28 @@ fn every_rule_has_docs_and_tests_that_fail_and_pass() {
             .find(|f| rule_id_of(f) == Some(id.as_str()))
             .unwrap_or_else(|| panic!("rule `{id}` has no {id}.tests.yaml"));
         let text = std::fs::read_to_string(file).unwrap();
-        for needle in ["initContainers", "ephemeralContainers", "expect: []", "container:"] {
-            assert!(text.contains(needle), "{id}.tests.yaml has no case with `{needle}`");
+        for needle in [
+            "initContainers",
+            "ephemeralContainers",
+            "expect: []",
+            "container:",
+        ] {
+            assert!(
+                text.contains(needle),
+                "{id}.tests.yaml has no case with `{needle}`"
+            );
         }
         assert!(
-            ["Deployment", "CronJob", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"]
-                .iter()
-                .any(|kind| text.contains(&format!("kind: {kind}"))),
+            [
+                "Deployment",
+                "CronJob",
+                "StatefulSet",
+                "DaemonSet",
+                "Job",
+                "ReplicaSet"
+            ]
+            .iter()
+            .any(|kind| text.contains(&format!("kind: {kind}"))),
             "{id}.tests.yaml has no controller kind"
         );
     }

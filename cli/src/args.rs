@@ -6,7 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use portcullis_engine::Severity;
 
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, about = "Policy-as-code checks for Kubernetes container-image security")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Policy-as-code checks for Kubernetes container-image security"
+)]
 pub struct Cli {
     /// Log more: -v shows rule `print` output and progress, -vv debug details.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

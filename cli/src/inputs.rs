@@ -42,16 +42,23 @@ impl Input {
                     .map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?
                     .len();
                 if len > MAX_FILE_BYTES {
-                    return Err(fail(format!("file is larger than {} MiB", MAX_FILE_BYTES >> 20)));
+                    return Err(fail(format!(
+                        "file is larger than {} MiB",
+                        MAX_FILE_BYTES >> 20
+                    )));
                 }
                 std::fs::read(path).map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?
             }
         };
         if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(fail(format!("input is larger than {} MiB", MAX_FILE_BYTES >> 20)));
+            return Err(fail(format!(
+                "input is larger than {} MiB",
+                MAX_FILE_BYTES >> 20
+            )));
         }
         String::from_utf8(bytes).map_err(|e| {
-            let text = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]).into_owned();
+            let text =
+                String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]).into_owned();
             let line = text.matches('\n').count() + 1;
             InputError::new(&name, None, Some(line), "input is not valid UTF-8")
         })
@@ -94,7 +101,12 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(InputError::new(dir.display().to_string(), None, None, format!("cannot list: {}", io_message(&e))));
+            errors.push(InputError::new(
+                dir.display().to_string(),
+                None,
+                None,
+                format!("cannot list: {}", io_message(&e)),
+            ));
             return;
         }
     };
@@ -118,7 +130,7 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
 
 /// Our own configuration and rule test files are not manifests.
 fn is_portcullis_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n == "portcullis.yaml" || n == "portcullis.yml" || n.ends_with(".tests.yaml"))
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        n == "portcullis.yaml" || n == "portcullis.yml" || n.ends_with(".tests.yaml")
+    })
 }

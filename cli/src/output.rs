@@ -17,7 +17,8 @@ impl Printer {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
         Printer { color }
@@ -68,6 +69,12 @@ pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> st
     let dim = Style::new().dimmed();
     let mut out = String::new();
     let mut current: Option<(&str, usize)> = None;
+    let rule_width = report
+        .findings
+        .iter()
+        .map(|f| f.rule.len())
+        .max()
+        .unwrap_or(0);
     for finding in &report.findings {
         let key = (finding.resource.file.as_str(), finding.resource.document);
         if current != Some(key) {
@@ -76,16 +83,25 @@ pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> st
             }
             current = Some(key);
             let r = &finding.resource;
-            out.push_str(&printer.paint(bold, &format!("{}:{}: {} {}/{}", r.file, r.line, r.kind, r.namespace, r.name)));
+            out.push_str(&printer.paint(
+                bold,
+                &format!(
+                    "{}:{}: {} {}/{}",
+                    r.file, r.line, r.kind, r.namespace, r.name
+                ),
+            ));
             out.push('\n');
         }
-        push_finding(printer, &mut out, finding, dim);
+        push_finding(printer, &mut out, finding, dim, rule_width);
     }
     if !report.errors.is_empty() {
         if !out.is_empty() {
             out.push('\n');
         }
-        let label = printer.paint(Style::new().fg_color(Some(AnsiColor::Red.into())).bold(), "error");
+        let label = printer.paint(
+            Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+            "error",
+        );
         for error in &report.errors {
             out.push_str(&format!("{label}: {error}\n"));
         }
@@ -98,25 +114,45 @@ pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> st
     printer.text(&out)
 }
 
-fn push_finding(printer: &Printer, out: &mut String, finding: &Finding, dim: Style) {
-    let severity = printer.paint(severity_style(finding.severity), &format!("{:8}", finding.severity.as_str()));
+fn push_finding(
+    printer: &Printer,
+    out: &mut String,
+    finding: &Finding,
+    dim: Style,
+    rule_width: usize,
+) {
+    let severity = printer.paint(
+        severity_style(finding.severity),
+        &format!("{:8}", finding.severity.as_str()),
+    );
     let subject = match &finding.container {
         Some(c) => format!("container `{c}`: "),
         None => String::new(),
     };
-    out.push_str(&format!("  {severity} {}  {subject}{}\n", finding.rule, finding.message));
+    out.push_str(&format!(
+        "  {severity} {:rule_width$}  {subject}{}\n",
+        finding.rule, finding.message
+    ));
     out.push_str(&printer.paint(dim, &format!("           at {}\n", finding.path)));
     out.push_str(&printer.paint(dim, &format!("           help: {}\n", finding.remediation)));
 }
 
 fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// `checked 3 resources in 2 files (1 skipped): 5 findings (1 critical, 4 high), 1 exempted, 1 error`
 pub fn summary_line(report: &Report, files: usize) -> String {
     let s = report.summary();
-    let mut line = format!("checked {} in {}", plural(s.resources, "resource"), plural(files, "file"));
+    let mut line = format!(
+        "checked {} in {}",
+        plural(s.resources, "resource"),
+        plural(files, "file")
+    );
     if s.skipped > 0 {
         line.push_str(&format!(" ({} skipped)", s.skipped));
     }
@@ -126,7 +162,11 @@ pub fn summary_line(report: &Report, files: usize) -> String {
             .iter()
             .rev()
             .filter_map(|sev| {
-                let n = report.findings.iter().filter(|f| f.severity == *sev).count();
+                let n = report
+                    .findings
+                    .iter()
+                    .filter(|f| f.severity == *sev)
+                    .count();
                 (n > 0).then(|| format!("{n} {sev}"))
             })
             .collect();

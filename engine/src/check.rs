@@ -63,7 +63,11 @@ impl Policy {
         let unknown_rule = |id: &str| {
             format!(
                 "unknown rule `{id}`; known rules: {}",
-                known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         };
         for id in config.rules.keys() {
@@ -75,13 +79,22 @@ impl Policy {
             if exemption.rule != "*" && rules.get(&exemption.rule).is_none() {
                 errors.push(config.error(
                     &["exemptions", &format!("#{}", exemption.index)],
-                    format!("exemption {}: {}", exemption.index + 1, unknown_rule(&exemption.rule)),
+                    format!(
+                        "exemption {}: {}",
+                        exemption.index + 1,
+                        unknown_rule(&exemption.rule)
+                    ),
                 ));
             }
         }
         for id in selection.select.iter().flatten().chain(&selection.ignore) {
             if rules.get(id).is_none() {
-                errors.push(InputError::new("<command line>", None, None, unknown_rule(id)));
+                errors.push(InputError::new(
+                    "<command line>",
+                    None,
+                    None,
+                    unknown_rule(id),
+                ));
             }
         }
 
@@ -100,13 +113,20 @@ impl Policy {
             };
             let enabled = match &selection.select {
                 Some(selected) => selected.iter().any(|s| s == id),
-                None => rule_config.enabled.unwrap_or(!rule.meta.disabled_by_default),
+                None => rule_config
+                    .enabled
+                    .unwrap_or(!rule.meta.disabled_by_default),
             } && !selection.ignore.iter().any(|s| s == id);
             if !enabled {
                 continue;
             }
             let settings = rhai::serde::to_dynamic(Value::Object(settings)).map_err(|e| {
-                vec![InputError::new(&rule.origin, None, None, format!("settings of `{id}`: {e}"))]
+                vec![InputError::new(
+                    &rule.origin,
+                    None,
+                    None,
+                    format!("settings of `{id}`: {e}"),
+                )]
             })?;
             active.push(ActiveRule {
                 rule: rule.clone(),
@@ -179,9 +199,12 @@ impl Policy {
                 let (document, line) = (object.document, object.line);
                 match normalize(object) {
                     Normalized::NotAWorkload => report.skipped += 1,
-                    Normalized::Invalid(message) => {
-                        report.errors.push(InputError::new(file, Some(document), Some(line), message))
-                    }
+                    Normalized::Invalid(message) => report.errors.push(InputError::new(
+                        file,
+                        Some(document),
+                        Some(line),
+                        message,
+                    )),
                     Normalized::Workload(workload) => self.check_workload(*workload, file, report),
                 }
             }
@@ -262,18 +285,29 @@ impl Policy {
         findings_from(result)
     }
 
-    fn config_exemption(&self, rule: &str, workload: &Workload, container: Option<&str>) -> Option<String> {
-        let container = container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
+    fn config_exemption(
+        &self,
+        rule: &str,
+        workload: &Workload,
+        container: Option<&str>,
+    ) -> Option<String> {
+        let container =
+            container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
         self.exemptions
             .iter()
             .find(|e| {
                 (e.rule == "*" || e.rule == rule)
                     && e.expires.is_none_or(|d| d >= self.today)
-                    && e.namespace.as_ref().is_none_or(|g| g.is_match(&workload.namespace))
+                    && e.namespace
+                        .as_ref()
+                        .is_none_or(|g| g.is_match(&workload.namespace))
                     && e.name.as_ref().is_none_or(|g| g.is_match(&workload.name))
-                    && e.kind.as_ref().is_none_or(|k| k.eq_ignore_ascii_case(&workload.kind))
+                    && e.kind
+                        .as_ref()
+                        .is_none_or(|k| k.eq_ignore_ascii_case(&workload.kind))
                     && e.image.as_ref().is_none_or(|pattern| {
-                        container.is_some_and(|c| c.image.as_ref().is_ok_and(|i| pattern.matches(i)))
+                        container
+                            .is_some_and(|c| c.image.as_ref().is_ok_and(|i| pattern.matches(i)))
                     })
             })
             .map(|e| e.reason.clone())
@@ -282,16 +316,27 @@ impl Policy {
 
 /// Settings for `rule`: configured values over defaults, type-checked. `Err` holds
 /// (setting, message) pairs.
-fn resolve_settings(rule: &Rule, configured: &std::collections::BTreeMap<String, Value>) -> Result<Map<String, Value>, Vec<(String, String)>> {
+fn resolve_settings(
+    rule: &Rule,
+    configured: &std::collections::BTreeMap<String, Value>,
+) -> Result<Map<String, Value>, Vec<(String, String)>> {
     let id = &rule.meta.id;
     let mut errors = Vec::new();
     for key in configured.keys() {
         if !rule.meta.settings.contains_key(key) {
-            let mut allowed: Vec<String> = rule.meta.settings.keys().map(|k| format!("`{k}`")).collect();
+            let mut allowed: Vec<String> = rule
+                .meta
+                .settings
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect();
             allowed.extend(["`enabled`".to_string(), "`severity`".to_string()]);
             errors.push((
                 key.clone(),
-                format!("unknown setting `{key}` for rule `{id}`; allowed: {}", allowed.join(", ")),
+                format!(
+                    "unknown setting `{key}` for rule `{id}`; allowed: {}",
+                    allowed.join(", ")
+                ),
             ));
         }
     }
@@ -299,11 +344,18 @@ fn resolve_settings(rule: &Rule, configured: &std::collections::BTreeMap<String,
     for (name, spec) in &rule.meta.settings {
         let value = configured.get(name).unwrap_or(&spec.default);
         if let Err(e) = spec.kind.check(value) {
-            errors.push((name.clone(), format!("setting `{name}` of rule `{id}`: {e}")));
+            errors.push((
+                name.clone(),
+                format!("setting `{name}` of rule `{id}`: {e}"),
+            ));
         }
         settings.insert(name.clone(), value.clone());
     }
-    if errors.is_empty() { Ok(settings) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(errors)
+    }
 }
 
 fn describe_rule_error(error: &rhai::EvalAltResult) -> String {

@@ -159,6 +159,17 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 impl Config {
     /// Parses configuration text. All problems are reported, each with its line.
     pub fn parse(path: &str, text: &str) -> Result<Config, Vec<InputError>> {
+        let (config, errors) = Config::parse_lenient(path, text);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Parses what can be parsed and returns it with every problem found, so callers can
+    /// report problems from later checks (unknown rules, settings) in the same run.
+    pub fn parse_lenient(path: &str, text: &str) -> (Config, Vec<InputError>) {
         let mut config = Config {
             path: Some(path.to_string()),
             text: text.to_string(),
@@ -167,38 +178,49 @@ impl Config {
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            serde_yaml::from_str(text).map_err(|e| {
-                vec![InputError::new(
-                    path,
-                    Some(0),
-                    e.location().map(|l| l.line()),
-                    format!("invalid YAML: {e}"),
-                )]
-            })?
+            match serde_yaml::from_str(text) {
+                Ok(value) => value,
+                Err(e) => {
+                    let error = InputError::new(
+                        path,
+                        None,
+                        e.location().map(|l| l.line()),
+                        format!("invalid YAML: {e}"),
+                    );
+                    return (config, vec![error]);
+                }
+            }
         };
         let Value::Object(top) = value else {
-            return Err(vec![config.error(&[], "the configuration must be a mapping with `rules` and `exemptions`")]);
+            let error = config.error(
+                &[],
+                "the configuration must be a mapping with `rules` and `exemptions`",
+            );
+            return (config, vec![error]);
         };
 
         let mut errors = Vec::new();
         for key in top.keys() {
             if key != "rules" && key != "exemptions" {
-                errors.push(config.error(&[key], format!("unknown key `{key}`; allowed: `rules`, `exemptions`")));
+                errors.push(config.error(
+                    &[key],
+                    format!("unknown key `{key}`; allowed: `rules`, `exemptions`"),
+                ));
             }
         }
         match top.get("rules") {
             None | Some(Value::Null) => {}
             Some(Value::Object(rules)) => {
                 for (id, value) in rules {
-                    match config.parse_rule(id, value) {
-                        Ok(rule) => {
-                            config.rules.insert(id.clone(), rule);
-                        }
-                        Err(mut e) => errors.append(&mut e),
-                    }
+                    let (rule, mut rule_errors) = config.parse_rule(id, value);
+                    config.rules.insert(id.clone(), rule);
+                    errors.append(&mut rule_errors);
                 }
             }
-            Some(_) => errors.push(config.error(&["rules"], "`rules` must be a mapping of rule id to settings")),
+            Some(_) => errors.push(config.error(
+                &["rules"],
+                "`rules` must be a mapping of rule id to settings",
+            )),
         }
         match top.get("exemptions") {
             None | Some(Value::Null) => {}
@@ -212,19 +234,21 @@ impl Config {
             }
             Some(_) => errors.push(config.error(&["exemptions"], "`exemptions` must be a list")),
         }
-        if errors.is_empty() { Ok(config) } else { Err(errors) }
+        (config, errors)
     }
 
-    fn parse_rule(&self, id: &str, value: &Value) -> Result<RuleConfig, Vec<InputError>> {
+    /// The rule's configuration (what is valid of it) and the problems found.
+    fn parse_rule(&self, id: &str, value: &Value) -> (RuleConfig, Vec<InputError>) {
         let mut rule = RuleConfig::default();
         let map = match value {
-            Value::Null => return Ok(rule),
+            Value::Null => return (rule, Vec::new()),
             Value::Object(map) => map,
             _ => {
-                return Err(vec![self.error(
+                let error = self.error(
                     &["rules", id],
                     format!("settings of rule `{id}` must be a mapping"),
-                )]);
+                );
+                return (rule, vec![error]);
             }
         };
         let mut errors = Vec::new();
@@ -232,28 +256,49 @@ impl Config {
             match key.as_str() {
                 "enabled" => match value {
                     Value::Bool(b) => rule.enabled = Some(*b),
-                    _ => errors.push(self.error(&["rules", id, key], format!("`enabled` of rule `{id}` must be true or false"))),
+                    _ => errors.push(self.error(
+                        &["rules", id, key],
+                        format!("`enabled` of rule `{id}` must be true or false"),
+                    )),
                 },
                 "severity" => match value.as_str().map(str::parse::<Severity>) {
                     Some(Ok(severity)) => rule.severity = Some(severity),
-                    Some(Err(e)) => errors.push(self.error(&["rules", id, key], format!("rule `{id}`: {e}"))),
-                    None => errors.push(self.error(&["rules", id, key], format!("`severity` of rule `{id}` must be a string"))),
+                    Some(Err(e)) => {
+                        errors.push(self.error(&["rules", id, key], format!("rule `{id}`: {e}")))
+                    }
+                    None => errors.push(self.error(
+                        &["rules", id, key],
+                        format!("`severity` of rule `{id}` must be a string"),
+                    )),
                 },
                 _ => {
                     rule.settings.insert(key.clone(), value.clone());
                 }
             }
         }
-        if errors.is_empty() { Ok(rule) } else { Err(errors) }
+        (rule, errors)
     }
 
     fn parse_exemption(&self, index: usize, value: &Value) -> Result<Exemption, InputError> {
         let at = format!("#{index}");
-        let error = |message: String| self.error(&["exemptions", &at], format!("exemption {}: {message}", index + 1));
+        let error = |message: String| {
+            self.error(
+                &["exemptions", &at],
+                format!("exemption {}: {message}", index + 1),
+            )
+        };
         let Value::Object(map) = value else {
             return Err(error("must be a mapping with `rule` and `reason`".into()));
         };
-        const FIELDS: [&str; 7] = ["rule", "namespace", "name", "kind", "image", "reason", "expires"];
+        const FIELDS: [&str; 7] = [
+            "rule",
+            "namespace",
+            "name",
+            "kind",
+            "image",
+            "reason",
+            "expires",
+        ];
         if let Some(unknown) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(error(format!(
                 "unknown field `{unknown}`; allowed: {}",
@@ -268,12 +313,15 @@ impl Config {
                 Some(_) => Err(error(format!("`{key}` must be a string"))),
             }
         };
-        let rule = text("rule")?.ok_or_else(|| error("needs a `rule` (a rule id, or `*`)".into()))?;
+        let rule =
+            text("rule")?.ok_or_else(|| error("needs a `rule` (a rule id, or `*`)".into()))?;
         let reason = text("reason")?
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| error("needs a `reason`: every exemption says why it exists".into()))?;
         let glob = |key: &str| -> Result<Option<Glob>, InputError> {
-            text(key)?.map(|p| Glob::new(&p).map_err(&error)).transpose()
+            text(key)?
+                .map(|p| Glob::new(&p).map_err(&error))
+                .transpose()
         };
         let image = text("image")?
             .map(|p| ImagePattern::new(&p).map_err(&error))
@@ -298,7 +346,7 @@ impl Config {
     pub fn error(&self, keys: &[&str], message: impl Into<String>) -> InputError {
         InputError::new(
             self.path.clone().unwrap_or_else(|| "<config>".into()),
-            Some(0),
+            None,
             locate(&self.text, keys),
             message,
         )
@@ -322,10 +370,9 @@ fn locate(text: &str, keys: &[&str]) -> Option<usize> {
             continue;
         }
         let indent = line.len() - trimmed.len();
-        if (indent as isize) <= parent_indent {
-            if depth > 0 && !(trimmed.starts_with("- ") && indent as isize == parent_indent) {
-                break;
-            }
+        let is_sibling_item = trimmed.starts_with("- ") && indent as isize == parent_indent;
+        if depth > 0 && (indent as isize) <= parent_indent && !is_sibling_item {
+            break;
         }
         let want = keys[depth];
         if let Some(n) = want.strip_prefix('#') {
@@ -342,7 +389,12 @@ fn locate(text: &str, keys: &[&str]) -> Option<usize> {
             continue;
         }
         let body = trimmed.trim_start_matches("- ");
-        let key = body.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+        let key = body
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches(['"', '\'']);
         if key == want && body.contains(':') {
             found = Some(i + 1);
             depth += 1;

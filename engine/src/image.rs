@@ -39,7 +39,11 @@ pub struct ImageRefError {
 
 impl fmt::Display for ImageRefError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid image reference `{}`: {}", self.reference, self.reason)
+        write!(
+            f,
+            "invalid image reference `{}`: {}",
+            self.reference, self.reason
+        )
     }
 }
 
@@ -156,7 +160,8 @@ fn normalize_docker_hub(registry: Option<&str>, path: &str) -> (String, String) 
             };
             (DOCKER_HUB.to_string(), repository)
         }
-        Some(host) => (host.to_string(), path.to_string()),
+        // Host names are case-insensitive; compare them in one case.
+        Some(host) => (host.to_ascii_lowercase(), path.to_string()),
     }
 }
 
@@ -188,7 +193,9 @@ fn validate_registry(host: &str) -> Result<(), String> {
                 && !label.ends_with('-')
         };
         if !hostname.split('.').all(label_ok) {
-            return Err(format!("registry host `{hostname}` is not a valid host name"));
+            return Err(format!(
+                "registry host `{hostname}` is not a valid host name"
+            ));
         }
     }
     if let Some(port) = port
@@ -247,9 +254,9 @@ fn validate_tag(tag: &str) -> Result<(), String> {
         Some(first) if !word(first) => Err(format!(
             "tag `{tag}` must start with a letter, digit or `_`"
         )),
-        Some(_) if tag.len() > TAG_MAX_LEN => {
-            Err(format!("tag `{tag}` is longer than {TAG_MAX_LEN} characters"))
-        }
+        Some(_) if tag.len() > TAG_MAX_LEN => Err(format!(
+            "tag `{tag}` is longer than {TAG_MAX_LEN} characters"
+        )),
         Some(_) => match chars.find(|&c| !(word(c) || c == '.' || c == '-')) {
             Some(c) => Err(format!("tag `{tag}` contains the character `{c}`")),
             None => Ok(()),
@@ -263,9 +270,12 @@ fn validate_digest(digest: &str) -> Result<(), String> {
         return Err(format!("digest `{digest}` has no `algorithm:` prefix"));
     };
     let algorithm_ok = !algorithm.is_empty()
-        && algorithm
-            .split(['+', '.', '_', '-'])
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        && algorithm.split(['+', '.', '_', '-']).all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        });
     if !algorithm_ok {
         return Err(format!("digest algorithm `{algorithm}` is not valid"));
     }
@@ -315,6 +325,9 @@ pub struct ImagePattern {
     normalized: String,
     matches_tag: bool,
     matcher: GlobMatcher,
+    /// When the pattern names a registry host, the image's registry alone must match it, so
+    /// `*.company.com/` never admits `evil.io/x.company.com/app` through a `*` that spans `/`.
+    host: Option<GlobMatcher>,
 }
 
 impl ImagePattern {
@@ -323,22 +336,41 @@ impl ImagePattern {
         if trimmed.is_empty() {
             return Err("image pattern is empty".into());
         }
-        let last_component = trimmed.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let last_component = trimmed
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
         let matches_tag = trimmed.contains('@') || last_component.contains(':');
         let mut normalized = normalize_pattern(trimmed);
         if normalized.ends_with('/') {
             normalized.push('*');
         }
-        let glob = GlobBuilder::new(&normalized)
-            .literal_separator(false)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| format!("image pattern `{pattern}` is not a valid glob: {}", e.kind()))?;
+        let compile = |glob: &str| {
+            GlobBuilder::new(glob)
+                .literal_separator(false)
+                .backslash_escape(true)
+                .build()
+                .map(|g| g.compile_matcher())
+                .map_err(|e| {
+                    format!(
+                        "image pattern `{pattern}` is not a valid glob: {}",
+                        e.kind()
+                    )
+                })
+        };
+        let host = match normalized.split_once('/') {
+            Some((first, _)) if looks_like_registry(first) => {
+                Some(compile(&first.to_ascii_lowercase())?)
+            }
+            _ => None,
+        };
         Ok(ImagePattern {
             pattern: pattern.to_string(),
+            matcher: compile(&normalized)?,
             normalized,
             matches_tag,
-            matcher: glob.compile_matcher(),
+            host,
         })
     }
 
@@ -352,6 +384,13 @@ impl ImagePattern {
     }
 
     pub fn matches(&self, image: &ImageRef) -> bool {
+        if self
+            .host
+            .as_ref()
+            .is_some_and(|host| !host.is_match(&image.registry))
+        {
+            return false;
+        }
         if self.matches_tag {
             self.matcher.is_match(image.full_name())
         } else {
@@ -361,17 +400,16 @@ impl ImagePattern {
 }
 
 fn normalize_pattern(pattern: &str) -> String {
-    if pattern.starts_with('*') {
-        return pattern.to_string();
-    }
     match pattern.split_once('/') {
         Some((first, rest)) if looks_like_registry(first) => {
-            if first == "docker.io" || first == "index.docker.io" {
+            let host = first.to_ascii_lowercase();
+            if host == "docker.io" || host == "index.docker.io" {
                 docker_hub_pattern(rest)
             } else {
-                pattern.to_string()
+                format!("{host}/{rest}")
             }
         }
+        _ if pattern.starts_with('*') => pattern.to_string(),
         _ => docker_hub_pattern(pattern),
     }
 }
@@ -462,6 +500,18 @@ mod tests {
         assert!(m("*.*/nginx", "nginx"));
         assert!(m("registry.company.com/*", "registry.company.com/a/b:1"));
         assert!(m("docker.io/library/*", "busybox"));
+        assert!(m("Registry.Company.com/", "registry.company.com/app"));
+        assert!(m("registry.company.com/", "Registry.Company.com/app"));
+    }
+
+    #[test]
+    fn host_wildcards_stay_inside_the_host() {
+        let m = |p: &str, i: &str| ImagePattern::new(p).unwrap().matches(&parse(i));
+        assert!(m("*.company.com/", "eu.company.com/app"));
+        assert!(!m("*.company.com/", "evil.io/x.company.com/app"));
+        assert!(!m("*.company.com/*", "evil.io/x.company.com/app"));
+        assert!(m("*.*/nginx", "quay.io/nginx"));
+        assert!(m("*istio/proxyv2*", "docker.io/istio/proxyv2:1.20"));
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub struct AdmissionContext {
 pub enum Loaded {
     Object(LoadedObject),
     /// A document that holds nothing to evaluate (no `kind`, a DELETE request, …).
-    Skipped { document: usize, line: usize },
+    Skipped {
+        document: usize,
+        line: usize,
+    },
     Error(InputError),
 }
 
@@ -61,9 +64,11 @@ pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
     let mut start_line = 1usize;
     let mut content_line: Option<usize> = None;
     let mut offset = 0usize;
-    let mut line_no = 1usize;
 
-    let push = |documents: &mut Vec<RawDocument<'a>>, range: std::ops::Range<usize>, first_line: usize, content_line: Option<usize>| {
+    let push = |documents: &mut Vec<RawDocument<'a>>,
+                range: std::ops::Range<usize>,
+                first_line: usize,
+                content_line: Option<usize>| {
         if let Some(content_line) = content_line {
             documents.push(RawDocument {
                 index: documents.len(),
@@ -74,14 +79,20 @@ pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
         }
     };
 
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1usize..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches(['\n', '\r']);
         let is_start = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t");
         let is_end = bare == "..." || bare.starts_with("... ");
         if is_start || is_end {
-            push(&mut documents, start..offset, start_line, content_line.take());
+            push(
+                &mut documents,
+                start..offset,
+                start_line,
+                content_line.take(),
+            );
             // `--- key: value` keeps content on the marker line itself.
-            let inline = is_start && !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#');
+            let inline =
+                is_start && !bare[3..].trim().is_empty() && !bare[3..].trim().starts_with('#');
             if inline {
                 start = offset + 4;
                 start_line = line_no;
@@ -97,7 +108,6 @@ pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
             }
         }
         offset += line.len();
-        line_no += 1;
     }
     push(&mut documents, start..text.len(), start_line, content_line);
     documents
@@ -111,7 +121,10 @@ pub fn looks_like_json(name: &str, text: &str) -> bool {
     if name.ends_with(".yaml") || name.ends_with(".yml") {
         return false;
     }
-    matches!(text.trim_start().as_bytes().first(), Some(b'{') | Some(b'['))
+    matches!(
+        text.trim_start().as_bytes().first(),
+        Some(b'{') | Some(b'[')
+    )
 }
 
 /// Loads every object of one source. `file` names the source in errors.
@@ -213,7 +226,11 @@ fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Unwraps `List` kinds and admission envelopes down to plain objects.
@@ -226,9 +243,12 @@ fn unwrap_object(
     depth: usize,
     out: &mut Vec<Loaded>,
 ) {
-    let error = |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+    let error =
+        |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
     if depth > MAX_ENVELOPE_DEPTH {
-        out.push(error(format!("envelopes nested more than {MAX_ENVELOPE_DEPTH} deep")));
+        out.push(error(format!(
+            "envelopes nested more than {MAX_ENVELOPE_DEPTH} deep"
+        )));
         return;
     }
     let Value::Object(mut map) = value else {
@@ -244,25 +264,32 @@ fn unwrap_object(
 
     let kind = map.get("kind").cloned();
     match kind.as_ref() {
-        Some(Value::String(kind)) if kind == "AdmissionReview" => {
-            match map.remove("request") {
-                Some(Value::Object(request)) => {
-                    unwrap_admission_request(file, document, line, request, depth, out)
-                }
-                Some(Value::Null) | None => out.push(error(
-                    "AdmissionReview has no `request` (a response-only review cannot be checked)".into(),
-                )),
-                Some(other) => out.push(error(format!(
-                    "AdmissionReview `request` is {}, expected an object",
-                    describe(&other)
-                ))),
+        Some(Value::String(kind)) if kind == "AdmissionReview" => match map.remove("request") {
+            Some(Value::Object(request)) => {
+                unwrap_admission_request(file, document, line, request, depth, out)
             }
-        }
+            Some(Value::Null) | None => out.push(error(
+                "AdmissionReview has no `request` (a response-only review cannot be checked)"
+                    .into(),
+            )),
+            Some(other) => out.push(error(format!(
+                "AdmissionReview `request` is {}, expected an object",
+                describe(&other)
+            ))),
+        },
         Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
             match map.remove("items") {
                 Some(Value::Array(items)) => {
                     for item in items {
-                        unwrap_object(file, document, line, item, admission.clone(), depth + 1, out);
+                        unwrap_object(
+                            file,
+                            document,
+                            line,
+                            item,
+                            admission.clone(),
+                            depth + 1,
+                            out,
+                        );
                     }
                 }
                 Some(Value::Null) => {}
@@ -283,7 +310,10 @@ fn unwrap_object(
             value: Value::Object(map),
             admission,
         })),
-        Some(other) => out.push(error(format!("`kind` is {}, expected a string", describe(other)))),
+        Some(other) => out.push(error(format!(
+            "`kind` is {}, expected a string",
+            describe(other)
+        ))),
         None => out.push(Loaded::Skipped { document, line }),
     }
 }
@@ -296,7 +326,8 @@ fn unwrap_admission_request(
     depth: usize,
     out: &mut Vec<Loaded>,
 ) {
-    let error = |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+    let error =
+        |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
     let operation = request
         .get("operation")
         .and_then(Value::as_str)
@@ -309,7 +340,9 @@ fn unwrap_admission_request(
     let mut object = match request.remove("object") {
         Some(Value::Object(object)) => object,
         Some(Value::Null) | None => {
-            out.push(error(format!("admission request ({operation}) has no `object`")));
+            out.push(error(format!(
+                "admission request ({operation}) has no `object`"
+            )));
             return;
         }
         Some(other) => {
@@ -343,12 +376,19 @@ fn unwrap_admission_request(
         };
         object.insert("apiVersion".into(), Value::String(api_version));
     }
-    if let Some(name) = request.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+    if let Some(name) = request
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
         let metadata = object
             .entry("metadata")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(metadata) = metadata
-            && metadata.get("name").and_then(Value::as_str).is_none_or(str::is_empty)
+            && metadata
+                .get("name")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
         {
             metadata.insert("name".into(), Value::String(name.to_string()));
         }
@@ -357,7 +397,15 @@ fn unwrap_admission_request(
         operation,
         namespace,
     };
-    unwrap_object(file, document, line, Value::Object(object), Some(context), depth + 1, out)
+    unwrap_object(
+        file,
+        document,
+        line,
+        Value::Object(object),
+        Some(context),
+        depth + 1,
+        out,
+    )
 }
 
 pub(crate) fn describe(value: &Value) -> &'static str {
@@ -380,14 +428,18 @@ mod tests {
         let text = "---\n# c\n---\na: 1\n---\n\nb: 2\n...\n--- c: 3\n";
         let docs = split_yaml_documents(text);
         assert_eq!(docs.len(), 3);
-        assert_eq!((docs[0].index, docs[0].content_line, docs[0].text), (0, 4, "a: 1\n"));
+        assert_eq!(
+            (docs[0].index, docs[0].content_line, docs[0].text),
+            (0, 4, "a: 1\n")
+        );
         assert_eq!((docs[1].index, docs[1].content_line), (1, 7));
         assert_eq!((docs[2].content_line, docs[2].text), (9, "c: 3\n"));
     }
 
     #[test]
     fn syntax_error_in_one_document_keeps_the_others() {
-        let text = "kind: Pod\nmetadata: {name: a}\n---\nkind: [\n---\nkind: Pod\nmetadata: {name: c}\n";
+        let text =
+            "kind: Pod\nmetadata: {name: a}\n---\nkind: [\n---\nkind: Pod\nmetadata: {name: c}\n";
         let loaded = load_source("x.yaml", text);
         assert_eq!(loaded.len(), 3);
         assert!(matches!(&loaded[0], Loaded::Object(o) if o.document == 0));
@@ -413,16 +465,24 @@ mod tests {
         let text = r#"{"uid":"1","kind":{"group":"apps","version":"v1","kind":"Deployment"},
             "namespace":"shop","operation":"CREATE","object":{"metadata":{"name":"api"},"spec":{}}}"#;
         let loaded = load_source("r.json", text);
-        let Loaded::Object(o) = &loaded[0] else { panic!("{loaded:?}") };
+        let Loaded::Object(o) = &loaded[0] else {
+            panic!("{loaded:?}")
+        };
         assert_eq!(o.value["kind"], "Deployment");
         assert_eq!(o.value["apiVersion"], "apps/v1");
-        assert_eq!(o.admission.as_ref().unwrap().namespace.as_deref(), Some("shop"));
+        assert_eq!(
+            o.admission.as_ref().unwrap().namespace.as_deref(),
+            Some("shop")
+        );
     }
 
     #[test]
     fn delete_requests_are_skipped() {
         let text = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
             "request":{"uid":"1","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"DELETE","object":null}}"#;
-        assert!(matches!(load_source("r.json", text)[0], Loaded::Skipped { .. }));
+        assert!(matches!(
+            load_source("r.json", text)[0],
+            Loaded::Skipped { .. }
+        ));
     }
 }

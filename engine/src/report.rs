@@ -51,7 +51,9 @@ impl FromStr for Severity {
             .into_iter()
             .find(|sev| sev.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown severity `{s}`; expected one of: info, low, medium, high, critical")
+                format!(
+                    "unknown severity `{s}`; expected one of: info, low, medium, high, critical"
+                )
             })
     }
 }
@@ -180,8 +182,10 @@ impl Report {
     /// Puts findings and errors in their documented order. Stable, so equal keys keep
     /// source order.
     pub fn sort(&mut self) {
-        self.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-        self.exempted.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.findings
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.exempted
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.errors
             .sort_by(|a, b| (&a.file, a.document, a.line).cmp(&(&b.file, b.document, b.line)));
     }

@@ -48,6 +48,11 @@ pub enum SettingType {
     Int,
     /// A list of strings.
     List,
+    /// A list of image patterns (see [`crate::ImagePattern`]), checked when loaded.
+    #[serde(rename = "image-patterns")]
+    ImagePatterns,
+    /// A list of globs (`*`, `?`, `[…]`), checked when loaded.
+    Globs,
     /// Any YAML value; the rule validates it.
     Any,
 }
@@ -59,6 +64,8 @@ impl SettingType {
             SettingType::Bool => "bool",
             SettingType::Int => "int",
             SettingType::List => "list of strings",
+            SettingType::ImagePatterns => "list of image patterns",
+            SettingType::Globs => "list of globs",
             SettingType::Any => "any",
         }
     }
@@ -69,11 +76,29 @@ impl SettingType {
             SettingType::String => value.is_string(),
             SettingType::Bool => value.is_boolean(),
             SettingType::Int => value.is_i64(),
-            SettingType::List => value
+            SettingType::List | SettingType::ImagePatterns | SettingType::Globs => value
                 .as_array()
                 .is_some_and(|items| items.iter().all(Value::is_string)),
             SettingType::Any => true,
         };
+        if ok {
+            for item in value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                match self {
+                    SettingType::ImagePatterns => {
+                        crate::ImagePattern::new(item)?;
+                    }
+                    SettingType::Globs => {
+                        crate::config::Glob::new(item)?;
+                    }
+                    _ => {}
+                }
+            }
+        }
         if ok {
             Ok(())
         } else {
@@ -171,7 +196,12 @@ pub fn compile_rule(
     let entry = ast
         .iter_functions()
         .find(|f| f.name == ENTRY_FUNCTION)
-        .ok_or_else(|| fail(format!("the rule defines no `fn {ENTRY_FUNCTION}(workload, settings)`"), None))?;
+        .ok_or_else(|| {
+            fail(
+                format!("the rule defines no `fn {ENTRY_FUNCTION}(workload, settings)`"),
+                None,
+            )
+        })?;
     if entry.params.len() != 2 {
         return Err(fail(
             format!(
@@ -184,13 +214,19 @@ pub fn compile_rule(
 
     // Top-level statements are the META declaration; run them once to read it.
     let mut scope = Scope::new();
-    engine
-        .run_ast_with_scope(&mut scope, &ast)
-        .map_err(|e| fail(format!("evaluating the rule's top level failed: {e}"), Some(e.position())))?;
-    let meta_value = scope
-        .get("META")
-        .cloned()
-        .ok_or_else(|| fail("the rule has no `const META = #{ id: …, title: …, severity: …, remediation: … }`".into(), None))?;
+    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| {
+        fail(
+            format!("evaluating the rule's top level failed: {e}"),
+            Some(e.position()),
+        )
+    })?;
+    let meta_value = scope.get("META").cloned().ok_or_else(|| {
+        fail(
+            "the rule has no `const META = #{ id: …, title: …, severity: …, remediation: … }`"
+                .into(),
+            None,
+        )
+    })?;
     let meta_json: Value = rhai::serde::from_dynamic(&meta_value)
         .map_err(|e| fail(format!("`META` is not plain data: {e}"), None))?;
     let meta: RuleMeta = serde_json::from_value(meta_json)
@@ -198,7 +234,10 @@ pub fn compile_rule(
 
     if !is_rule_id(&meta.id) {
         return Err(fail(
-            format!("rule id `{}` must be kebab-case: lowercase letters, digits and `-`", meta.id),
+            format!(
+                "rule id `{}` must be kebab-case: lowercase letters, digits and `-`",
+                meta.id
+            ),
             None,
         ));
     }
@@ -206,7 +245,10 @@ pub fn compile_rule(
         && expected != meta.id
     {
         return Err(fail(
-            format!("rule id `{}` does not match the file name `{expected}.rhai`", meta.id),
+            format!(
+                "rule id `{}` does not match the file name `{expected}.rhai`",
+                meta.id
+            ),
             None,
         ));
     }
@@ -232,7 +274,9 @@ pub fn compile_rule(
 
 fn is_rule_id(id: &str) -> bool {
     !id.is_empty()
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
         && !id.ends_with('-')
 }
@@ -261,7 +305,10 @@ pub struct RuleSet {
 impl fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuleSet")
-            .field("rules", &self.rules.iter().map(|r| &r.meta.id).collect::<Vec<_>>())
+            .field(
+                "rules",
+                &self.rules.iter().map(|r| &r.meta.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -295,7 +342,11 @@ impl RuleSet {
                 errors.push(e);
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Compiles and adds one rule; ids must be unique.
@@ -348,7 +399,11 @@ pub fn render_markdown(rule: &Rule) -> String {
     out.push_str(&format!(
         "Severity: **{}** · Enabled by default: **{}**\n\n",
         meta.severity,
-        if meta.disabled_by_default { "no" } else { "yes" }
+        if meta.disabled_by_default {
+            "no"
+        } else {
+            "yes"
+        }
     ));
     out.push_str(&format!("Remediation: {}\n\n", meta.remediation));
     out.push_str(rule.docs.trim());

@@ -339,6 +339,16 @@ pub mod rule_api {
     pub fn container_security(c: &mut Container) -> SecurityContext {
         SecurityView(c.0.clone())
     }
+    /// The container's `command`, as an array of strings.
+    #[rhai_fn(get = "command", pure)]
+    pub fn container_command(c: &mut Container) -> Array {
+        string_array(&c.0.command)
+    }
+    /// The container's `args`, as an array of strings.
+    #[rhai_fn(get = "args", pure)]
+    pub fn container_args(c: &mut Container) -> Array {
+        string_array(&c.0.args)
+    }
     /// The container's environment variables, in order.
     #[rhai_fn(get = "env", pure)]
     pub fn container_env(c: &mut Container) -> Array {
@@ -432,6 +442,13 @@ pub mod rule_api {
     pub fn sc_privileged(s: &mut SecurityContext) -> Dynamic {
         opt(s.0.security.privileged)
     }
+    /// Field path where the effective value of `field` (as spelled in the manifest, e.g.
+    /// `"runAsUser"`) is set: the pod's securityContext when the container inherits it,
+    /// else the container's. Use it with `finding_path`.
+    #[rhai_fn(name = "field_path", pure)]
+    pub fn sc_field_path(s: &mut SecurityContext, field: ImmutableString) -> ImmutableString {
+        s.0.security_field_path(&field).into()
+    }
     /// `capabilities.add`, as an array of strings.
     #[rhai_fn(get = "capabilities_add", pure)]
     pub fn sc_capabilities_add(s: &mut SecurityContext) -> Array {
@@ -480,10 +497,28 @@ pub mod rule_api {
     /// A finding on `container` at the sub-path `field` of the container
     /// (e.g. `"image"`, `"securityContext.runAsNonRoot"`, `"env[2].value"`).
     #[rhai_fn(name = "finding")]
-    pub fn finding_at(container: Container, message: ImmutableString, field: ImmutableString) -> Finding {
+    pub fn finding_at(
+        container: Container,
+        message: ImmutableString,
+        field: ImmutableString,
+    ) -> Finding {
         FindingDraft {
             container: Some(container.0.name.clone()),
             path: format!("{}.{field}", container.0.path),
+            message: message.to_string(),
+        }
+    }
+    /// A finding on `container` at the absolute field path `path` (e.g. from
+    /// `c.security.field_path("runAsUser")`).
+    #[rhai_fn(name = "finding_path")]
+    pub fn finding_path(
+        container: Container,
+        message: ImmutableString,
+        path: ImmutableString,
+    ) -> Finding {
+        FindingDraft {
+            container: Some(container.0.name.clone()),
+            path: path.to_string(),
             message: message.to_string(),
         }
     }
@@ -511,7 +546,10 @@ pub mod rule_api {
     /// path (never a longer host name); a pattern with a tag or digest also matches those.
     /// An invalid image matches nothing.
     #[rhai_fn(return_raw)]
-    pub fn image_matches(image: Image, pattern: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
+    pub fn image_matches(
+        image: Image,
+        pattern: ImmutableString,
+    ) -> Result<bool, Box<EvalAltResult>> {
         let pattern = image_pattern(&pattern).map_err(error)?;
         Ok(image.0.as_ref().is_ok_and(|r| pattern.matches(r)))
     }
@@ -536,14 +574,22 @@ pub mod rule_api {
     /// Glob match over the whole text: `*` matches any characters (including `/`), `?` one
     /// character, `[abc]` a class.
     #[rhai_fn(return_raw)]
-    pub fn glob_match(pattern: ImmutableString, text: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
-        Ok(compiled_glob(&pattern).map_err(error)?.is_match(text.as_str()))
+    pub fn glob_match(
+        pattern: ImmutableString,
+        text: ImmutableString,
+    ) -> Result<bool, Box<EvalAltResult>> {
+        Ok(compiled_glob(&pattern)
+            .map_err(error)?
+            .is_match(text.as_str()))
     }
 
     /// Whether the regular expression `pattern` matches anywhere in `text` (Rust `regex`
     /// syntax; anchor with `^…$` for a whole-text match).
     #[rhai_fn(return_raw)]
-    pub fn regex_match(pattern: ImmutableString, text: ImmutableString) -> Result<bool, Box<EvalAltResult>> {
+    pub fn regex_match(
+        pattern: ImmutableString,
+        text: ImmutableString,
+    ) -> Result<bool, Box<EvalAltResult>> {
         Ok(compiled_regex(&pattern).map_err(error)?.is_match(&text))
     }
 }

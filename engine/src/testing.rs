@@ -71,17 +71,20 @@ pub struct ExpectedFinding {
     pub container: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// The finding's field path, e.g. `spec.containers[0].image`.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 impl ExpectedFinding {
     fn matches(&self, finding: &Finding, default_rule: &str) -> bool {
         self.rule.as_deref().unwrap_or(default_rule) == finding.rule
-            && self
-                .resource
-                .as_ref()
-                .is_none_or(|r| *r == format!("{}/{}", finding.resource.kind, finding.resource.name))
+            && self.resource.as_ref().is_none_or(|r| {
+                *r == format!("{}/{}", finding.resource.kind, finding.resource.name)
+            })
             && self.container == finding.container
             && self.message.as_ref().is_none_or(|m| *m == finding.message)
+            && self.path.as_ref().is_none_or(|p| *p == finding.path)
     }
 }
 
@@ -94,6 +97,9 @@ impl fmt::Display for ExpectedFinding {
         match &self.container {
             Some(c) => write!(f, " container `{c}`")?,
             None => write!(f, " (workload)")?,
+        }
+        if let Some(path) = &self.path {
+            write!(f, " at {path}")?;
         }
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
@@ -150,7 +156,9 @@ pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String
         .ok_or_else(|| format!("{display}: test files are named `<rule-id>{TEST_FILE_SUFFIX}`"))?
         .to_string();
     if rules.get(&rule).is_none() {
-        return Err(format!("{display}: no rule `{rule}` is loaded for this test file"));
+        return Err(format!(
+            "{display}: no rule `{rule}` is loaded for this test file"
+        ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
     let file: TestFile = serde_yaml::from_str(&text).map_err(|e| format!("{display}: {e}"))?;
@@ -166,7 +174,12 @@ pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String
     })
 }
 
-fn run_case(rules: &RuleSet, rule: &str, base: &Path, case: TestCase) -> Result<CaseOutcome, String> {
+fn run_case(
+    rules: &RuleSet,
+    rule: &str,
+    base: &Path,
+    case: TestCase,
+) -> Result<CaseOutcome, String> {
     let name = case.name.clone();
     let (source_name, text) = match (&case.manifest, &case.file) {
         (Some(manifest), None) => (format!("{name}.yaml"), manifest.clone()),
@@ -176,7 +189,11 @@ fn run_case(rules: &RuleSet, rule: &str, base: &Path, case: TestCase) -> Result<
                 .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
             (path.display().to_string(), text)
         }
-        _ => return Err(format!("case `{name}` needs exactly one of `manifest` or `file`")),
+        _ => {
+            return Err(format!(
+                "case `{name}` needs exactly one of `manifest` or `file`"
+            ));
+        }
     };
     let mut config = Config::default();
     config.rules.insert(
@@ -210,12 +227,20 @@ fn run_case(rules: &RuleSet, rule: &str, base: &Path, case: TestCase) -> Result<
 
     let mut error_mismatches = Vec::new();
     for wanted in &case.expect_errors {
-        if !report.errors.iter().any(|e| e.message.contains(wanted.as_str())) {
+        if !report
+            .errors
+            .iter()
+            .any(|e| e.message.contains(wanted.as_str()))
+        {
             error_mismatches.push(format!("expected an error containing `{wanted}`"));
         }
     }
     for error in &report.errors {
-        if !case.expect_errors.iter().any(|w| error.message.contains(w.as_str())) {
+        if !case
+            .expect_errors
+            .iter()
+            .any(|w| error.message.contains(w.as_str()))
+        {
             error_mismatches.push(format!("unexpected error: {error}"));
         }
     }
@@ -233,7 +258,7 @@ fn describe_finding(f: &Finding) -> String {
         None => " (workload)".to_string(),
     };
     format!(
-        "{} on {}/{}{container}: {}",
-        f.rule, f.resource.kind, f.resource.name, f.message
+        "{} on {}/{}{container} at {}: {}",
+        f.rule, f.resource.kind, f.resource.name, f.path, f.message
     )
 }

@@ -28,7 +28,10 @@ pub const POD_KINDS: [(&str, &str); 9] = [
 
 /// The pod spec path of `kind`, or `None` for kinds that carry no pod.
 pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
-    POD_KINDS.iter().find(|(k, _)| *k == kind).map(|(_, path)| *path)
+    POD_KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, path)| *path)
 }
 
 /// Which list of the pod spec a container comes from.
@@ -68,6 +71,9 @@ pub struct SecurityContext {
     pub privileged: Option<bool>,
     pub capabilities_add: Vec<String>,
     pub capabilities_drop: Vec<String>,
+    /// Fields (as spelled in the manifest, e.g. `runAsUser`) whose effective value comes
+    /// from the pod's securityContext rather than the container's.
+    pub from_pod: Vec<&'static str>,
 }
 
 /// One environment variable of a container.
@@ -96,6 +102,25 @@ pub struct Container {
     pub image_pull_policy: String,
     pub security: SecurityContext,
     pub env: Vec<EnvVar>,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+}
+
+impl Container {
+    /// Field path of the pod spec this container belongs to.
+    pub fn pod_spec_path(&self) -> &str {
+        self.path.rsplit_once('.').map_or("", |(spec, _)| spec)
+    }
+
+    /// Where the effective value of the securityContext field `field` (e.g. `runAsUser`) is
+    /// set: the pod's securityContext when inherited, else the container's.
+    pub fn security_field_path(&self, field: &str) -> String {
+        if self.security.from_pod.contains(&field) {
+            format!("{}.securityContext.{field}", self.pod_spec_path())
+        } else {
+            format!("{}.securityContext.{field}", self.path)
+        }
+    }
 }
 
 /// A pod-carrying Kubernetes object, normalized.
@@ -165,7 +190,9 @@ pub fn normalize(object: LoadedObject) -> Normalized {
     let pod_spec = match lookup(&value, spec_path) {
         Ok(Some(Value::Object(spec))) => spec,
         Ok(None) | Ok(Some(Value::Null)) => {
-            return Normalized::Invalid(format!("{kind} `{name}` has no pod spec at `{spec_path}`"));
+            return Normalized::Invalid(format!(
+                "{kind} `{name}` has no pod spec at `{spec_path}`"
+            ));
         }
         Ok(Some(other)) => {
             return Normalized::Invalid(format!(
@@ -269,7 +296,10 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String>
             },
             Value::Null => return Ok(None),
             other => {
-                return Err(format!("`{walked}` is {}, expected a mapping", describe(other)));
+                return Err(format!(
+                    "`{walked}` is {}, expected a mapping",
+                    describe(other)
+                ));
             }
         }
         if !walked.is_empty() {
@@ -305,19 +335,26 @@ fn normalize_container(
     path: String,
     pod_security: Option<&Map<String, Value>>,
 ) -> Container {
-    let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-    let image_raw = match c.get("image") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
-    let image = if image_raw.is_empty() {
-        Err(ImageRefError {
-            reference: String::new(),
-            reason: "the container has no image".into(),
-        })
-    } else {
-        ImageRef::parse(&image_raw).map(Arc::new)
+    let name = c
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (image_raw, image) = match c.get("image") {
+        Some(Value::String(s)) if !s.is_empty() => (s.clone(), ImageRef::parse(s).map(Arc::new)),
+        Some(Value::Null) | None => (
+            String::new(),
+            Err(image_error("", "the container has no image")),
+        ),
+        Some(Value::String(_)) => (String::new(), Err(image_error("", "the image is empty"))),
+        Some(other) => {
+            let raw = other.to_string();
+            let error = image_error(
+                &raw,
+                &format!("the image is {}, not a string", describe(other)),
+            );
+            (raw, Err(error))
+        }
     };
     let image_pull_policy_set = c
         .get("imagePullPolicy")
@@ -327,11 +364,30 @@ fn normalize_container(
     let image_pull_policy = image_pull_policy_set
         .clone()
         .unwrap_or_else(|| default_pull_policy(&image_raw, image.as_deref().ok()).to_string());
-    let security = effective_security(c.get("securityContext").and_then(Value::as_object), pod_security);
+    let security = effective_security(
+        c.get("securityContext").and_then(Value::as_object),
+        pod_security,
+    );
+    let strings = |key: &str| -> Vec<String> {
+        c.get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let env = c
         .get("env")
         .and_then(Value::as_array)
-        .map(|vars| vars.iter().filter_map(Value::as_object).map(env_var).collect())
+        .map(|vars| {
+            vars.iter()
+                .filter_map(Value::as_object)
+                .map(env_var)
+                .collect()
+        })
         .unwrap_or_default();
     Container {
         name,
@@ -343,6 +399,15 @@ fn normalize_container(
         image_pull_policy,
         security,
         env,
+        command: strings("command"),
+        args: strings("args"),
+    }
+}
+
+fn image_error(reference: &str, reason: &str) -> ImageRefError {
+    ImageRefError {
+        reference: reference.to_string(),
+        reason: reason.to_string(),
     }
 }
 
@@ -350,7 +415,10 @@ fn normalize_container(
 /// else `IfNotPresent`.
 pub fn default_pull_policy(image_raw: &str, image: Option<&ImageRef>) -> &'static str {
     let always = match image {
-        Some(image) => image.tag.as_deref() == Some("latest") || (image.tag.is_none() && image.digest.is_none()),
+        Some(image) => {
+            image.tag.as_deref() == Some("latest")
+                || (image.tag.is_none() && image.digest.is_none())
+        }
         // An unparsable reference: fall back to the last path segment, as kubelet's parser would.
         None => {
             let last = image_raw.rsplit('/').next().unwrap_or("");
@@ -362,7 +430,11 @@ pub fn default_pull_policy(image_raw: &str, image: Option<&ImageRef>) -> &'stati
 
 fn env_var(var: &Map<String, Value>) -> EnvVar {
     EnvVar {
-        name: var.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+        name: var
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         value: match var.get("value") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Null) | None => None,
@@ -379,13 +451,23 @@ fn effective_security(
     pod: Option<&Map<String, Value>>,
 ) -> SecurityContext {
     let field = |key: &str| container.and_then(|c| c.get(key)).filter(|v| !v.is_null());
-    let inherited = |key: &str| field(key).or_else(|| pod.and_then(|p| p.get(key)).filter(|v| !v.is_null()));
+    let pod_field = |key: &str| pod.and_then(|p| p.get(key)).filter(|v| !v.is_null());
+    let inherited = |key: &str| field(key).or_else(|| pod_field(key));
+    let from_pod = ["runAsUser", "runAsNonRoot", "runAsGroup"]
+        .into_iter()
+        .filter(|key| field(key).is_none() && pod_field(key).is_some())
+        .collect();
     let capabilities = field("capabilities").and_then(Value::as_object);
     let caps = |key: &str| -> Vec<String> {
         capabilities
             .and_then(|c| c.get(key))
             .and_then(Value::as_array)
-            .map(|list| list.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     SecurityContext {
@@ -397,6 +479,7 @@ fn effective_security(
         privileged: field("privileged").and_then(as_bool),
         capabilities_add: caps("add"),
         capabilities_drop: caps("drop"),
+        from_pod,
     }
 }
 
@@ -415,7 +498,9 @@ fn as_bool(value: &Value) -> Option<bool> {
 
 fn as_int(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -445,7 +530,10 @@ mod tests {
             "kind: CronJob\nmetadata: {name: c, namespace: ops}\nspec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          initContainers: [{name: i, image: busybox}]\n          containers: [{name: a, image: 'nginx:1.25'}]\n",
         );
         assert_eq!(w.namespace, "ops");
-        assert_eq!(w.containers[0].path, "spec.jobTemplate.spec.template.spec.initContainers[0]");
+        assert_eq!(
+            w.containers[0].path,
+            "spec.jobTemplate.spec.template.spec.initContainers[0]"
+        );
         assert_eq!(w.containers[0].role, Role::Init);
         assert_eq!(w.containers[0].image_pull_policy, "Always");
         assert_eq!(w.containers[1].image_pull_policy, "IfNotPresent");

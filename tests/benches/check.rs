@@ -22,7 +22,13 @@ fn loaded_objects(text: &str) -> Vec<load::LoadedObject> {
 fn bench(c: &mut Criterion) {
     let text = portcullis_tests::corpus::stream(DOCS);
     let rules = RuleSet::builtin();
-    let policy = Policy::new(&rules, &Config::default(), &Selection::default(), Date::today()).unwrap();
+    let policy = Policy::new(
+        &rules,
+        &Config::default(),
+        &Selection::default(),
+        Date::today(),
+    )
+    .unwrap();
     let objects = loaded_objects(&text);
     let workloads: Vec<Workload> = objects
         .iter()
@@ -58,11 +64,16 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
-    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     group.bench_function("check-1-thread", |b| {
         b.iter(|| single.install(|| policy.check_source("corpus.yaml", &text)))
     });
-    group.bench_function("check-all-cores", |b| b.iter(|| policy.check_source("corpus.yaml", &text)));
+    group.bench_function("check-all-cores", |b| {
+        b.iter(|| policy.check_source("corpus.yaml", &text))
+    });
     group.finish();
 }
 

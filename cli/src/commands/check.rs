@@ -18,25 +18,42 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     let printer = Printer::stdout(args.color);
     if let Some(threads) = args.threads {
         // Fails only if a pool exists already, which cannot happen before this point.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global();
     }
 
     let today = match args.today.as_deref().map(Date::parse).transpose() {
         Ok(date) => date.unwrap_or_else(Date::today),
-        Err(e) => return fatal(&printer, &[InputError::new("<command line>", None, None, format!("--today: {e}"))]),
+        Err(e) => {
+            return fatal(
+                &printer,
+                &[InputError::new(
+                    "<command line>",
+                    None,
+                    None,
+                    format!("--today: {e}"),
+                )],
+            );
+        }
     };
-    let config = match load_config(args.config.as_deref()) {
-        Ok(config) => config,
-        Err(errors) => return fatal(&printer, &errors),
-    };
+    let (config, mut config_errors) = load_config(args.config.as_deref());
     let rules = RuleSet::builtin();
     let selection = Selection {
         select: args.select.clone(),
         ignore: args.ignore.clone(),
     };
-    let policy = match Policy::new(&rules, &config, &selection, today) {
-        Ok(policy) => policy,
-        Err(errors) => return fatal(&printer, &errors),
+    // Resolve even a broken configuration, so one run reports every problem in it.
+    let policy = Policy::new(&rules, &config, &selection, today);
+    if let Err(errors) = &policy {
+        config_errors.extend(errors.iter().cloned());
+    }
+    let policy = match policy {
+        Ok(policy) if config_errors.is_empty() => policy,
+        _ => {
+            config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+            return fatal(&printer, &config_errors);
+        }
     };
     for expired in policy.expired_exemptions() {
         log::warn!(
@@ -94,17 +111,25 @@ fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
     report
 }
 
-fn load_config(path: Option<&Path>) -> Result<Config, Vec<InputError>> {
+/// The configuration (what is valid of it) and its problems.
+fn load_config(path: Option<&Path>) -> (Config, Vec<InputError>) {
     let path = match path {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
-        None => return Ok(Config::default()),
+        None => return (Config::default(), Vec::new()),
     };
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| vec![InputError::new(&name, None, None, format!("cannot read configuration: {e}"))])?;
-    log::info!("using configuration {name}");
-    Config::parse(&name, &text)
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            log::info!("using configuration {name}");
+            Config::parse_lenient(&name, &text)
+        }
+        Err(e) => {
+            let error =
+                InputError::new(&name, None, None, format!("cannot read configuration: {e}"));
+            (Config::default(), vec![error])
+        }
+    }
 }
 
 fn outcome(report: &Report, fail_on: Severity) -> Outcome {

@@ -11,7 +11,10 @@ pub fn run(args: ExplainArgs) -> std::io::Result<Outcome> {
     let printer = Printer::stdout(crate::args::ColorChoice::Auto);
     let Some(rule) = rules.get(&args.rule) else {
         let known = rules.ids().join(", ");
-        eprintln!("error: unknown rule `{}`\n  help: known rules: {known}", args.rule);
+        eprintln!(
+            "error: unknown rule `{}`\n  help: known rules: {known}",
+            args.rule
+        );
         return Ok(Outcome::Errors);
     };
     printer.text(&portcullis_engine::rules::render_markdown(rule))?;

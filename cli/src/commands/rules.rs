@@ -29,16 +29,30 @@ pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
             printer.json(&serde_json::to_string_pretty(&list).expect("plain data serializes"))?;
         }
         Format::Text => {
-            let width = rules.rules().iter().map(|r| r.meta.id.len()).max().unwrap_or(0);
-            let mut out = format!("{:width$}  {:8}  {:7}  TITLE\n", "ID", "SEVERITY", "DEFAULT");
+            let width = rules
+                .rules()
+                .iter()
+                .map(|r| r.meta.id.len())
+                .max()
+                .unwrap_or(0);
+            let mut out = format!(
+                "{:width$}  {:8}  {:7}  TITLE\n",
+                "ID", "SEVERITY", "DEFAULT"
+            );
             for rule in rules.rules() {
-                let default = if rule.meta.disabled_by_default { "off" } else { "on" };
+                let default = if rule.meta.disabled_by_default {
+                    "off"
+                } else {
+                    "on"
+                };
                 out.push_str(&format!(
                     "{:width$}  {:8}  {:7}  {}\n",
                     rule.meta.id, rule.meta.severity, default, rule.meta.title
                 ));
             }
-            out.push_str("\nRun `portcullis explain ID` for a rule's documentation and settings.\n");
+            out.push_str(
+                "\nRun `portcullis explain ID` for a rule's documentation and settings.\n",
+            );
             printer.text(&out)?;
         }
     }
