@@ -274,7 +274,7 @@ fn stdin_and_helm_style_streams() {
         FIXED_DAY,
     ]);
     assert_eq!(finding_keys(&json(&piped)), finding_keys(&json(&from_file)));
-    assert_eq!(json(&piped)["findings"][0]["resource"]["file"], "-");
+    assert_eq!(json(&piped)["findings"][0]["resource"]["file"], "<stdin>");
     // No path and a pipe on stdin: read stdin.
     let implicit = run_with_stdin(&["check", "--format", "json", FIXED_DAY], Some(&manifest));
     assert_eq!(

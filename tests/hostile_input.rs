@@ -134,7 +134,7 @@ fn odd_but_valid_values_are_tolerated() {
         report
             .findings
             .iter()
-            .any(|f| f.rule == "privileged-container"),
+            .any(|f| &*f.rule == "privileged-container"),
         "{:?}",
         report.findings
     );

@@ -52,7 +52,7 @@ fn assert_tripped(body: &str, expected: &str) {
         1,
         "the good rule still runs: {report:?}"
     );
-    assert_eq!(report.findings[0].rule, "good");
+    assert_eq!(&*report.findings[0].rule, "good");
 }
 
 #[test]

@@ -19,7 +19,7 @@ impl Input {
     /// The name used in findings and errors.
     pub fn display_name(&self) -> String {
         match self {
-            Input::Stdin => "-".to_string(),
+            Input::Stdin => "<stdin>".to_string(),
             Input::File(path) => path.display().to_string(),
         }
     }

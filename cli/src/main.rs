@@ -15,6 +15,11 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+// glibc's allocator returns freed memory to the kernel and faults it back in for every
+// document (the YAML parser's buffers); mimalloc keeps it, which was ~10% of a run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How a subcommand ended.
 pub enum Outcome {
     Clean,

@@ -42,6 +42,17 @@ impl Printer {
         self.text(&format!("{json}\n"))
     }
 
+    /// Streams a large JSON document to stdout through a buffer, with a final newline.
+    pub fn write_json(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        write(&mut out)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+
     /// Errors that stop a run before any input is checked; they go to stderr.
     pub fn errors(&self, errors: &[InputError]) -> std::io::Result<()> {
         let mut err = std::io::stderr().lock();

@@ -35,6 +35,8 @@ pub struct Selection {
 #[derive(Debug)]
 struct ActiveRule {
     rule: Arc<Rule>,
+    id: Arc<str>,
+    remediation: Arc<str>,
     severity: Severity,
     /// Resolved settings as a Rhai map, built once.
     settings: Dynamic,
@@ -130,6 +132,8 @@ impl Policy {
             })?;
             active.push(ActiveRule {
                 rule: rule.clone(),
+                id: id.into(),
+                remediation: rule.meta.remediation.as_str().into(),
                 severity: rule_config.severity.unwrap_or(rule.meta.severity),
                 settings,
             });
@@ -174,21 +178,14 @@ impl Policy {
             }
             report
         };
-        if documents.len() >= PARALLEL_THRESHOLD {
-            documents
-                .par_iter()
-                .map(check_document)
-                .reduce(Report::default, |mut a, b| {
-                    a.merge(b);
-                    a
-                })
+        // Collect then concatenate once: a tree of pairwise merges would copy findings
+        // over and over.
+        let reports: Vec<Report> = if documents.len() >= PARALLEL_THRESHOLD {
+            documents.par_iter().map(check_document).collect()
         } else {
-            let mut report = Report::default();
-            for doc in &documents {
-                report.merge(check_document(doc));
-            }
-            report
-        }
+            documents.iter().map(check_document).collect()
+        };
+        Report::concat(reports)
     }
 
     fn check_loaded(&self, file: &str, item: Loaded, report: &mut Report) {
@@ -214,14 +211,14 @@ impl Policy {
     /// Evaluates every active rule on one workload.
     pub fn check_workload(&self, workload: Workload, file: &str, report: &mut Report) {
         report.resources += 1;
-        let resource = ResourceRef {
+        let resource = Arc::new(ResourceRef {
             kind: workload.kind.clone(),
             namespace: workload.namespace.clone(),
             name: workload.name.clone(),
             file: file.to_string(),
             document: workload.document,
             line: workload.line,
-        };
+        });
         let resource_error = |message: String| {
             InputError::new(file, Some(resource.document), Some(resource.line), message)
         };
@@ -249,16 +246,16 @@ impl Policy {
             };
             for draft in drafts {
                 let exemption = match &annotation_exemption {
-                    Some((ids, reason)) if ids.contains("*") || ids.contains(id.as_str()) => {
+                    Some((ids, reason)) if ids.contains("*") || ids.contains(id) => {
                         Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
                     }
                     _ => self.config_exemption(id, &workload, draft.container.as_deref()),
                 };
                 report.push_finding(Finding {
-                    rule: id.clone(),
+                    rule: active.id.clone(),
                     severity: active.severity,
                     message: draft.message,
-                    remediation: active.rule.meta.remediation.clone(),
+                    remediation: active.remediation.clone(),
                     resource: resource.clone(),
                     container: draft.container,
                     path: draft.path,
@@ -307,7 +304,7 @@ impl Policy {
                         .is_none_or(|k| k.eq_ignore_ascii_case(&workload.kind))
                     && e.image.as_ref().is_none_or(|pattern| {
                         container
-                            .is_some_and(|c| c.image.as_ref().is_ok_and(|i| pattern.matches(i)))
+                            .is_some_and(|c| c.image.valid().is_some_and(|i| pattern.matches(i)))
                     })
             })
             .map(|e| e.reason.clone())

@@ -18,7 +18,7 @@
 //! let rules = RuleSet::builtin();
 //! let policy = Policy::new(&rules, &Config::default(), &Selection::default(), Date::today()).unwrap();
 //! let report = policy.check_source("pod.yaml", "kind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: app, image: nginx}]\n");
-//! assert!(report.findings.iter().any(|f| f.rule == "latest-tag"));
+//! assert!(report.findings.iter().any(|f| &*f.rule == "latest-tag"));
 //! ```
 
 pub mod check;

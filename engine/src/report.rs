@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -72,11 +73,13 @@ pub struct ResourceRef {
 /// One rule violation on one container (or on the workload as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub rule: String,
+    pub rule: Arc<str>,
     pub severity: Severity,
     pub message: String,
-    pub remediation: String,
-    pub resource: ResourceRef,
+    /// Shared by every finding of the rule.
+    pub remediation: Arc<str>,
+    /// Shared by every finding on the resource.
+    pub resource: Arc<ResourceRef>,
     pub container: Option<String>,
     pub path: String,
     /// Why the finding is exempted; exempted findings are not failures.
@@ -170,6 +173,21 @@ impl Report {
         }
     }
 
+    /// Concatenates reports in order, allocating once.
+    pub fn concat(reports: Vec<Report>) -> Report {
+        let mut out = Report::default();
+        out.findings
+            .reserve(reports.iter().map(|r| r.findings.len()).sum());
+        out.exempted
+            .reserve(reports.iter().map(|r| r.exempted.len()).sum());
+        out.errors
+            .reserve(reports.iter().map(|r| r.errors.len()).sum());
+        for report in reports {
+            out.merge(report);
+        }
+        out
+    }
+
     /// Appends another report (e.g. of the next file).
     pub fn merge(&mut self, other: Report) {
         self.findings.extend(other.findings);
@@ -205,9 +223,9 @@ impl Report {
         self.findings.iter().map(|f| f.severity).max()
     }
 
-    /// The report as the CLI's JSON document: `{"findings":[…],"errors":[…],"summary":{…}}`,
-    /// keys in that order.
-    pub fn to_json(&self) -> String {
+    /// Writes the report as the CLI's JSON document: `{"findings":[…],"errors":[…],
+    /// "summary":{…}}`, keys in that order.
+    pub fn write_json(&self, out: impl std::io::Write) -> std::io::Result<()> {
         #[derive(Serialize)]
         struct Json<'a> {
             findings: &'a [Finding],
@@ -219,6 +237,6 @@ impl Report {
             errors: &self.errors,
             summary: self.summary(),
         };
-        serde_json::to_string_pretty(&json).expect("report serializes: all keys are strings")
+        serde_json::to_writer_pretty(out, &json).map_err(std::io::Error::from)
     }
 }

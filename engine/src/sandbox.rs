@@ -19,7 +19,7 @@ use rhai::packages::{
 };
 use rhai::{Dynamic, Engine, Map, exported_module};
 
-use crate::image::{ImagePattern, ImageRef, ImageRefError};
+use crate::image::{ImagePattern, ImageRef};
 use crate::workload::{Container, EnvVar, Workload};
 
 /// Resource limits applied to every rule evaluation.
@@ -57,6 +57,9 @@ pub fn engine(limits: &Limits) -> Engine {
     let mut engine = Engine::new_raw();
     // Not `CorePackage`: its language-core part brings `sleep` and `exit`, which would let a
     // rule stall or stop the host outside the operation limit.
+    // One flat global module: Rhai looks a function up in each global module in turn, and
+    // a fresh lookup happens for every call of every rule evaluation.
+    let mut functions = rhai::Module::new();
     for package in [
         ArithmeticPackage::new().as_shared_module(),
         BasicStringPackage::new().as_shared_module(),
@@ -68,9 +71,10 @@ pub fn engine(limits: &Limits) -> Engine {
         BasicMapPackage::new().as_shared_module(),
         MoreStringPackage::new().as_shared_module(),
     ] {
-        engine.register_global_module(package);
+        functions.combine_flatten((*package).clone());
     }
-    engine.register_global_module(exported_module!(rule_api).into());
+    functions.combine_flatten(exported_module!(rule_api));
+    engine.register_global_module(functions.into());
 
     engine
         .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
@@ -102,7 +106,7 @@ pub struct ContainerView(pub Arc<Container>);
 
 /// An image reference as rules see it; invalid references are views too, with `valid == false`.
 #[derive(Debug, Clone)]
-pub struct ImageView(pub Result<Arc<ImageRef>, Arc<ImageRefError>>, pub Arc<str>);
+pub struct ImageView(pub Arc<crate::workload::Image>);
 
 /// The effective securityContext of a container.
 #[derive(Debug, Clone)]
@@ -122,17 +126,18 @@ pub struct FindingDraft {
 
 impl ImageView {
     fn of(container: &Container) -> ImageView {
-        ImageView(
-            container.image.clone().map_err(Arc::new),
-            container.image_raw.as_str().into(),
-        )
+        ImageView(container.image.clone())
     }
 
     fn parse(reference: &str) -> ImageView {
-        ImageView(
-            ImageRef::parse(reference).map(Arc::new).map_err(Arc::new),
-            reference.into(),
-        )
+        ImageView(Arc::new(crate::workload::Image {
+            raw: reference.to_string(),
+            parsed: ImageRef::parse(reference),
+        }))
+    }
+
+    fn valid(&self) -> Option<&ImageRef> {
+        self.0.valid()
     }
 }
 
@@ -162,14 +167,77 @@ fn string_array(items: &[String]) -> rhai::Array {
 
 const CACHE_CAPACITY: usize = 4096;
 
+/// Well-known credential formats: (label, pattern). One `RegexSet` tests them all at once.
+const CREDENTIAL_FORMATS: [(&str, &str); 8] = [
+    (
+        "an AWS access key ID",
+        r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+    ),
+    (
+        "a PEM private key",
+        r"-----BEGIN ([A-Z]+ )*PRIVATE KEY-----",
+    ),
+    ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
+    ("a GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+    (
+        "a GitLab personal access token",
+        r"\bglpat-[A-Za-z0-9_-]{20,}",
+    ),
+    ("a Slack token", r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),
+    (
+        "a JSON Web Token",
+        r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
+    ),
+    (
+        "a URL with an embedded password",
+        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@$][^/\s@]*@",
+    ),
+];
+
+static CREDENTIALS: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
+    regex::RegexSet::new(CREDENTIAL_FORMATS.iter().map(|(_, pattern)| pattern))
+        .expect("credential patterns are valid")
+});
+
+/// The first string of `items` for which `test` holds, as a `Dynamic`; `()` when none does.
+fn first_matching(
+    items: rhai::Array,
+    test: impl Fn(&str) -> bool,
+) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    for item in items {
+        let Some(text) = item.read_lock::<rhai::ImmutableString>() else {
+            return Err(format!(
+                "expected an array of strings, found {} in it",
+                item.type_name()
+            )
+            .into());
+        };
+        if test(&text) {
+            drop(text);
+            return Ok(item);
+        }
+    }
+    Ok(Dynamic::UNIT)
+}
+
+/// The label of the first well-known credential format `text` contains, if any.
+pub fn credential_format(text: &str) -> Option<&'static str> {
+    CREDENTIALS
+        .matches(text)
+        .iter()
+        .next()
+        .map(|i| CREDENTIAL_FORMATS[i].0)
+}
+
 thread_local! {
     static PATTERNS: RefCell<HashMap<String, Result<Arc<ImagePattern>, String>>> = RefCell::new(HashMap::new());
-    static REGEXES: RefCell<HashMap<String, Result<regex::Regex, String>>> = RefCell::new(HashMap::new());
-    static GLOBS: RefCell<HashMap<String, Result<globset::GlobMatcher, String>>> = RefCell::new(HashMap::new());
+    static REGEXES: RefCell<HashMap<String, Result<Arc<regex::Regex>, String>>> = RefCell::new(HashMap::new());
+    static GLOBS: RefCell<HashMap<String, Result<Arc<globset::GlobMatcher>, String>>> = RefCell::new(HashMap::new());
 }
 
 /// Compiles each distinct pattern once per thread: rules call helpers per container, with
-/// the same few patterns from their settings.
+/// the same few patterns from their settings. Entries are `Arc`s: cloning a `Regex` itself
+/// would give it a fresh match cache on every call.
 fn cached<T: Clone>(
     cache: &'static std::thread::LocalKey<RefCell<HashMap<String, Result<T, String>>>>,
     key: &str,
@@ -193,21 +261,22 @@ pub(crate) fn image_pattern(pattern: &str) -> Result<Arc<ImagePattern>, String> 
     cached(&PATTERNS, pattern, |p| ImagePattern::new(p).map(Arc::new))
 }
 
-fn compiled_regex(pattern: &str) -> Result<regex::Regex, String> {
+fn compiled_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
     cached(&REGEXES, pattern, |p| {
         regex::RegexBuilder::new(p)
             .size_limit(1 << 20)
             .build()
+            .map(Arc::new)
             .map_err(|e| format!("invalid regex `{p}`: {e}"))
     })
 }
 
-fn compiled_glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+fn compiled_glob(pattern: &str) -> Result<Arc<globset::GlobMatcher>, String> {
     cached(&GLOBS, pattern, |p| {
         globset::GlobBuilder::new(p)
             .literal_separator(false)
             .build()
-            .map(|g| g.compile_matcher())
+            .map(|g| Arc::new(g.compile_matcher()))
             .map_err(|e| format!("invalid glob `{p}`: {}", e.kind()))
     })
 }
@@ -362,52 +431,52 @@ pub mod rule_api {
     /// The reference exactly as written.
     #[rhai_fn(get = "raw", pure)]
     pub fn image_raw(i: &mut Image) -> ImmutableString {
-        i.1.as_ref().into()
+        i.0.raw.as_str().into()
     }
     /// Whether the reference parses per the Docker/OCI grammar.
     #[rhai_fn(get = "valid", pure)]
     pub fn image_valid(i: &mut Image) -> bool {
-        i.0.is_ok()
+        i.0.parsed.is_ok()
     }
     /// Why the reference does not parse, or `()` when it does.
     #[rhai_fn(get = "error", pure)]
     pub fn image_error(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().err().map(|e| e.reason.as_str()))
+        opt_str(i.0.parsed.as_ref().err().map(|e| e.reason.as_str()))
     }
     /// Registry host with port: `docker.io`, `registry:5000`; `()` when invalid.
     #[rhai_fn(get = "registry", pure)]
     pub fn image_registry(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().map(|r| r.registry.as_str()))
+        opt_str(i.valid().map(|r| r.registry.as_str()))
     }
     /// Repository path below the registry: `library/nginx`; `()` when invalid.
     #[rhai_fn(get = "repository", pure)]
     pub fn image_repository(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().map(|r| r.repository.as_str()))
+        opt_str(i.valid().map(|r| r.repository.as_str()))
     }
     /// Normalized name without tag or digest: `docker.io/library/nginx`; `()` when invalid.
     #[rhai_fn(get = "name", pure)]
     pub fn image_name(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().map(|r| r.name.as_str()))
+        opt_str(i.valid().map(|r| r.name.as_str()))
     }
     /// The tag as written, or `()` (no implicit `latest`).
     #[rhai_fn(get = "tag", pure)]
     pub fn image_tag(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().and_then(|r| r.tag.as_deref()))
+        opt_str(i.valid().and_then(|r| r.tag.as_deref()))
     }
     /// The tag that is pulled: the tag, or `latest` when there is neither tag nor digest.
     #[rhai_fn(get = "effective_tag", pure)]
     pub fn image_effective_tag(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().and_then(|r| r.effective_tag()))
+        opt_str(i.valid().and_then(|r| r.effective_tag()))
     }
     /// The digest (`sha256:…`), or `()`.
     #[rhai_fn(get = "digest", pure)]
     pub fn image_digest(i: &mut Image) -> Dynamic {
-        opt_str(i.0.as_ref().ok().and_then(|r| r.digest.as_deref()))
+        opt_str(i.valid().and_then(|r| r.digest.as_deref()))
     }
     /// The image as text: the reference as written.
     #[rhai_fn(name = "to_string", pure)]
     pub fn image_to_string(i: &mut Image) -> ImmutableString {
-        i.1.as_ref().into()
+        i.0.raw.as_str().into()
     }
 
     // ---- SecurityContext ----
@@ -551,13 +620,13 @@ pub mod rule_api {
         pattern: ImmutableString,
     ) -> Result<bool, Box<EvalAltResult>> {
         let pattern = image_pattern(&pattern).map_err(error)?;
-        Ok(image.0.as_ref().is_ok_and(|r| pattern.matches(r)))
+        Ok(image.valid().is_some_and(|r| pattern.matches(r)))
     }
 
     /// Whether `image` matches any of `patterns` (see `image_matches`).
     #[rhai_fn(name = "image_matches_any", return_raw)]
     pub fn image_matches_any(image: Image, patterns: Array) -> Result<bool, Box<EvalAltResult>> {
-        let Ok(reference) = image.0.as_ref() else {
+        let Some(reference) = image.valid() else {
             return Ok(false);
         };
         for pattern in patterns {
@@ -581,6 +650,41 @@ pub mod rule_api {
         Ok(compiled_glob(&pattern)
             .map_err(error)?
             .is_match(text.as_str()))
+    }
+
+    /// If `text` contains a well-known credential format, its label (e.g. `"an AWS access
+    /// key ID"`, `"a PEM private key"`, `"a GitHub token"`, `"a GitLab personal access
+    /// token"`, `"a Slack token"`, `"a JSON Web Token"`, `"a URL with an embedded
+    /// password"`); else `()`.
+    pub fn credential_format(text: ImmutableString) -> Dynamic {
+        opt_str(super::credential_format(&text))
+    }
+
+    /// The first item of `needles` (strings) that `text` contains, or `()`.
+    #[rhai_fn(return_raw)]
+    pub fn contains_any(
+        text: ImmutableString,
+        needles: Array,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        first_matching(needles, |needle| text.contains(needle))
+    }
+
+    /// The first item of `suffixes` (strings) that `text` ends with, or `()`.
+    #[rhai_fn(return_raw)]
+    pub fn ends_with_any(
+        text: ImmutableString,
+        suffixes: Array,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        first_matching(suffixes, |suffix| text.ends_with(suffix))
+    }
+
+    /// The first item of `prefixes` (strings) that `text` starts with, or `()`.
+    #[rhai_fn(return_raw)]
+    pub fn starts_with_any(
+        text: ImmutableString,
+        prefixes: Array,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        first_matching(prefixes, |prefix| text.starts_with(prefix))
     }
 
     /// Whether the regular expression `pattern` matches anywhere in `text` (Rust `regex`

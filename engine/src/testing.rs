@@ -78,7 +78,7 @@ pub struct ExpectedFinding {
 
 impl ExpectedFinding {
     fn matches(&self, finding: &Finding, default_rule: &str) -> bool {
-        self.rule.as_deref().unwrap_or(default_rule) == finding.rule
+        self.rule.as_deref().unwrap_or(default_rule) == &*finding.rule
             && self.resource.as_ref().is_none_or(|r| {
                 *r == format!("{}/{}", finding.resource.kind, finding.resource.name)
             })

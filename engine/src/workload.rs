@@ -86,6 +86,21 @@ pub struct EnvVar {
     pub value_from: bool,
 }
 
+/// A container's image: as written, and parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The image as written (empty when the container has none).
+    pub raw: String,
+    pub parsed: Result<ImageRef, ImageRefError>,
+}
+
+impl Image {
+    /// The parsed reference, when it is valid.
+    pub fn valid(&self) -> Option<&ImageRef> {
+        self.parsed.as_ref().ok()
+    }
+}
+
 /// One container of a workload, normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
@@ -93,9 +108,7 @@ pub struct Container {
     pub role: Role,
     /// Field path of the container, e.g. `spec.template.spec.initContainers[0]`.
     pub path: String,
-    /// The image as written (empty when the container has none).
-    pub image_raw: String,
-    pub image: Result<Arc<ImageRef>, ImageRefError>,
+    pub image: Arc<Image>,
     /// The pull policy as written, if any.
     pub image_pull_policy_set: Option<String>,
     /// The pull policy Kubernetes applies.
@@ -341,7 +354,7 @@ fn normalize_container(
         .unwrap_or("")
         .to_string();
     let (image_raw, image) = match c.get("image") {
-        Some(Value::String(s)) if !s.is_empty() => (s.clone(), ImageRef::parse(s).map(Arc::new)),
+        Some(Value::String(s)) if !s.is_empty() => (s.clone(), ImageRef::parse(s)),
         Some(Value::Null) | None => (
             String::new(),
             Err(image_error("", "the container has no image")),
@@ -363,7 +376,7 @@ fn normalize_container(
         .map(str::to_string);
     let image_pull_policy = image_pull_policy_set
         .clone()
-        .unwrap_or_else(|| default_pull_policy(&image_raw, image.as_deref().ok()).to_string());
+        .unwrap_or_else(|| default_pull_policy(&image_raw, image.as_ref().ok()).to_string());
     let security = effective_security(
         c.get("securityContext").and_then(Value::as_object),
         pod_security,
@@ -393,8 +406,10 @@ fn normalize_container(
         name,
         role,
         path,
-        image_raw,
-        image,
+        image: Arc::new(Image {
+            raw: image_raw,
+            parsed: image,
+        }),
         image_pull_policy_set,
         image_pull_policy,
         security,

@@ -8,6 +8,10 @@ use portcullis_engine::{Config, Date, Policy, Report, RuleSet, Selection, Worklo
 
 const DOCS: usize = 2000;
 
+// The same allocator as the `portcullis` binary, so the numbers match what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn loaded_objects(text: &str) -> Vec<load::LoadedObject> {
     load::split_yaml_documents(text)
         .iter()

@@ -85,7 +85,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     report.sort();
 
     match args.format {
-        Format::Json => printer.json(&report.to_json())?,
+        Format::Json => printer.write_json(|out| report.write_json(out))?,
         Format::Text => output::print_text_report(&printer, &report, inputs.len())?,
     }
     Ok(outcome(&report, args.fail_on.into()))
@@ -104,11 +104,7 @@ fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
             },
         })
         .collect();
-    let mut report = Report::default();
-    for r in reports {
-        report.merge(r);
-    }
-    report
+    Report::concat(reports)
 }
 
 /// The configuration (what is valid of it) and its problems.
