@@ -202,14 +202,16 @@ impl Policy {
                         Some(line),
                         message,
                     )),
-                    Normalized::Workload(workload) => self.check_workload(*workload, file, report),
+                    Normalized::Workload(workload) => {
+                        self.check_workload(Arc::from(workload), file, report)
+                    }
                 }
             }
         }
     }
 
     /// Evaluates every active rule on one workload.
-    pub fn check_workload(&self, workload: Workload, file: &str, report: &mut Report) {
+    pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
         let resource = Arc::new(ResourceRef {
             kind: workload.kind.clone(),
@@ -229,7 +231,6 @@ impl Policy {
                 None
             }
         };
-        let workload = Arc::new(workload);
         let view = Dynamic::from(WorkloadView(workload.clone()));
 
         for active in &self.rules {
@@ -397,10 +398,14 @@ fn findings_from(value: Dynamic) -> Result<Vec<FindingDraft>, String> {
     items
         .into_iter()
         .map(|item| {
-            let type_name = item.type_name();
-            item.try_cast::<FindingDraft>().ok_or_else(|| {
-                format!("`{ENTRY_FUNCTION}` returned an array holding {type_name}; only `finding(…)` values belong in it")
-            })
+            if item.is::<FindingDraft>() {
+                Ok(item.cast::<FindingDraft>())
+            } else {
+                Err(format!(
+                    "`{ENTRY_FUNCTION}` returned an array holding {}; only `finding(…)` values belong in it",
+                    item.type_name()
+                ))
+            }
         })
         .collect()
 }

@@ -222,6 +222,10 @@ fn first_matching(
 
 /// The label of the first well-known credential format `text` contains, if any.
 pub fn credential_format(text: &str) -> Option<&'static str> {
+    // Most values match nothing; `is_match` can stop early where `matches` cannot.
+    if !CREDENTIALS.is_match(text) {
+        return None;
+    }
     CREDENTIALS
         .matches(text)
         .iter()
@@ -229,17 +233,21 @@ pub fn credential_format(text: &str) -> Option<&'static str> {
         .map(|i| CREDENTIAL_FORMATS[i].0)
 }
 
+/// Keyed by pattern text; ahash because these lookups sit on the per-container path and the
+/// keys come from our own configuration, not from an attacker choosing collisions.
+type Cache<T> = HashMap<String, Result<T, String>, ahash::RandomState>;
+
 thread_local! {
-    static PATTERNS: RefCell<HashMap<String, Result<Arc<ImagePattern>, String>>> = RefCell::new(HashMap::new());
-    static REGEXES: RefCell<HashMap<String, Result<Arc<regex::Regex>, String>>> = RefCell::new(HashMap::new());
-    static GLOBS: RefCell<HashMap<String, Result<Arc<globset::GlobMatcher>, String>>> = RefCell::new(HashMap::new());
+    static PATTERNS: RefCell<Cache<Arc<ImagePattern>>> = RefCell::new(Cache::default());
+    static REGEXES: RefCell<Cache<Arc<regex::Regex>>> = RefCell::new(Cache::default());
+    static GLOBS: RefCell<Cache<Arc<globset::GlobMatcher>>> = RefCell::new(Cache::default());
 }
 
 /// Compiles each distinct pattern once per thread: rules call helpers per container, with
 /// the same few patterns from their settings. Entries are `Arc`s: cloning a `Regex` itself
 /// would give it a fresh match cache on every call.
 fn cached<T: Clone>(
-    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, Result<T, String>>>>,
+    cache: &'static std::thread::LocalKey<RefCell<Cache<T>>>,
     key: &str,
     compile: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<T, String> {
@@ -555,8 +563,8 @@ pub mod rule_api {
     // ---- Findings ----
 
     /// A finding on `container`, pointing at the container itself.
-    #[rhai_fn(name = "finding")]
-    pub fn finding(container: Container, message: ImmutableString) -> Finding {
+    #[rhai_fn(name = "finding", pure)]
+    pub fn finding(container: &mut Container, message: ImmutableString) -> Finding {
         FindingDraft {
             container: Some(container.0.name.clone()),
             path: container.0.path.clone(),
@@ -624,8 +632,11 @@ pub mod rule_api {
     }
 
     /// Whether `image` matches any of `patterns` (see `image_matches`).
-    #[rhai_fn(name = "image_matches_any", return_raw)]
-    pub fn image_matches_any(image: Image, patterns: Array) -> Result<bool, Box<EvalAltResult>> {
+    #[rhai_fn(name = "image_matches_any", return_raw, pure)]
+    pub fn image_matches_any(
+        image: &mut Image,
+        patterns: Array,
+    ) -> Result<bool, Box<EvalAltResult>> {
         let Some(reference) = image.valid() else {
             return Ok(false);
         };
@@ -658,6 +669,30 @@ pub mod rule_api {
     /// password"`); else `()`.
     pub fn credential_format(text: ImmutableString) -> Dynamic {
         opt_str(super::credential_format(&text))
+    }
+
+    /// Whether an environment variable's `name` says it holds a credential: the name is
+    /// upper-cased with `-` and `.` read as `_`; when it ends with one of
+    /// `reference_suffixes` (e.g. `_FILE`, `_URL`) it only points at a secret and the answer
+    /// is `()`; otherwise the first of `keywords` (e.g. `PASSWORD`, `TOKEN`) it contains,
+    /// or `()`.
+    #[rhai_fn(return_raw)]
+    pub fn credential_name(
+        name: ImmutableString,
+        keywords: Array,
+        reference_suffixes: Array,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let normalized: String = name
+            .chars()
+            .map(|c| match c {
+                '-' | '.' => '_',
+                c => c.to_ascii_uppercase(),
+            })
+            .collect();
+        if !first_matching(reference_suffixes, |suffix| normalized.ends_with(suffix))?.is_unit() {
+            return Ok(Dynamic::UNIT);
+        }
+        first_matching(keywords, |keyword| normalized.contains(keyword))
     }
 
     /// The first item of `needles` (strings) that `text` contains, or `()`.
