@@ -205,3 +205,9 @@ fn duplicate_rule_ids_are_refused_naming_both_files() {
         "{e}"
     );
 }
+
+#[test]
+fn too_many_variables_trips_the_variable_limit() {
+    let lets: String = (0..1_100).map(|i| format!("let v{i} = {i};\n")).collect();
+    assert_tripped(&format!("{lets}[]"), "variable limit");
+}

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 /// Docker Hub's canonical registry name after normalization.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -399,6 +399,78 @@ impl ImagePattern {
     }
 }
 
+/// Several image patterns matched in one pass: an image matches the set when it matches any
+/// of them. Built once per distinct list (settings are the same for every workload).
+#[derive(Debug, Clone)]
+pub struct ImagePatternSet {
+    patterns: Vec<ImagePattern>,
+    /// Patterns matched against the name, and those matched with tag and digest.
+    by_name: (GlobSet, Vec<usize>),
+    by_full_name: (GlobSet, Vec<usize>),
+}
+
+impl ImagePatternSet {
+    pub fn new<'a>(patterns: impl IntoIterator<Item = &'a str>) -> Result<ImagePatternSet, String> {
+        let patterns: Vec<ImagePattern> = patterns
+            .into_iter()
+            .map(ImagePattern::new)
+            .collect::<Result<_, _>>()?;
+        let build = |with_tag: bool| -> Result<(GlobSet, Vec<usize>), String> {
+            let mut builder = GlobSetBuilder::new();
+            let mut indices = Vec::new();
+            for (i, p) in patterns
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.matches_tag == with_tag)
+            {
+                let glob = GlobBuilder::new(&p.normalized)
+                    .literal_separator(false)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|e| {
+                        format!(
+                            "image pattern `{}` is not a valid glob: {}",
+                            p.pattern,
+                            e.kind()
+                        )
+                    })?;
+                builder.add(glob);
+                indices.push(i);
+            }
+            let set = builder.build().map_err(|e| e.to_string())?;
+            Ok((set, indices))
+        };
+        Ok(ImagePatternSet {
+            by_name: build(false)?,
+            by_full_name: build(true)?,
+            patterns,
+        })
+    }
+
+    pub fn matches(&self, image: &ImageRef) -> bool {
+        let host_ok = |i: usize| {
+            self.patterns[i]
+                .host
+                .as_ref()
+                .is_none_or(|host| host.is_match(&image.registry))
+        };
+        let (set, indices) = &self.by_name;
+        if set
+            .matches(&image.name)
+            .into_iter()
+            .any(|m| host_ok(indices[m]))
+        {
+            return true;
+        }
+        let (set, indices) = &self.by_full_name;
+        !set.is_empty()
+            && set
+                .matches(image.full_name())
+                .into_iter()
+                .any(|m| host_ok(indices[m]))
+    }
+}
+
 fn normalize_pattern(pattern: &str) -> String {
     match pattern.split_once('/') {
         Some((first, rest)) if looks_like_registry(first) => {
@@ -512,6 +584,38 @@ mod tests {
         assert!(!m("*.company.com/*", "evil.io/x.company.com/app"));
         assert!(m("*.*/nginx", "quay.io/nginx"));
         assert!(m("*istio/proxyv2*", "docker.io/istio/proxyv2:1.20"));
+    }
+
+    #[test]
+    fn pattern_sets_agree_with_single_patterns() {
+        let patterns = [
+            "*.company.com/",
+            "nginx",
+            "ubuntu:20.14",
+            "team/",
+            "*.*/redis",
+            "registry:5000/app:*",
+        ];
+        let set = ImagePatternSet::new(patterns).unwrap();
+        for image in [
+            "eu.company.com/a",
+            "evil.io/x.company.com/app",
+            "nginx:1",
+            "ubuntu:20.14",
+            "ubuntu",
+            "team/x",
+            "teamx/y",
+            "quay.io/redis",
+            "registry:5000/app:2",
+            "registry:5000/app",
+            "busybox",
+        ] {
+            let parsed = parse(image);
+            let any = patterns
+                .iter()
+                .any(|p| ImagePattern::new(p).unwrap().matches(&parsed));
+            assert_eq!(set.matches(&parsed), any, "{image}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use rhai::packages::{
 };
 use rhai::{Dynamic, Engine, Map, exported_module};
 
-use crate::image::{ImagePattern, ImageRef};
+use crate::image::{ImagePattern, ImagePatternSet, ImageRef};
 use crate::workload::{Container, EnvVar, Workload};
 
 /// Resource limits applied to every rule evaluation.
@@ -239,6 +239,7 @@ type Cache<T> = HashMap<String, Result<T, String>, ahash::RandomState>;
 
 thread_local! {
     static PATTERNS: RefCell<Cache<Arc<ImagePattern>>> = RefCell::new(Cache::default());
+    static PATTERN_SETS: RefCell<Cache<Arc<ImagePatternSet>>> = RefCell::new(Cache::default());
     static REGEXES: RefCell<Cache<Arc<regex::Regex>>> = RefCell::new(Cache::default());
     static GLOBS: RefCell<Cache<Arc<globset::GlobMatcher>>> = RefCell::new(Cache::default());
 }
@@ -640,15 +641,23 @@ pub mod rule_api {
         let Some(reference) = image.valid() else {
             return Ok(false);
         };
-        for pattern in patterns {
-            let text = pattern
-                .into_immutable_string()
-                .map_err(|t| error(format!("image patterns must be strings, found {t}")))?;
-            if image_pattern(&text).map_err(error)?.matches(reference) {
-                return Ok(true);
-            }
+        // One key for the whole list: settings are the same list for every container.
+        let mut key = String::new();
+        for pattern in &patterns {
+            let text = pattern.read_lock::<ImmutableString>().ok_or_else(|| {
+                error(format!(
+                    "image patterns must be strings, found {}",
+                    pattern.type_name()
+                ))
+            })?;
+            key.push_str(&text);
+            key.push('\0');
         }
-        Ok(false)
+        let set = cached(&PATTERN_SETS, &key, |key| {
+            ImagePatternSet::new(key.split_terminator('\0')).map(Arc::new)
+        })
+        .map_err(error)?;
+        Ok(set.matches(reference))
     }
 
     /// Glob match over the whole text: `*` matches any characters (including `/`), `?` one
