@@ -25,17 +25,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 
     let today = match args.today.as_deref().map(Date::parse).transpose() {
         Ok(date) => date.unwrap_or_else(Date::today),
-        Err(e) => {
-            return fatal(
-                &printer,
-                &[InputError::new(
-                    "<command line>",
-                    None,
-                    None,
-                    format!("--today: {e}"),
-                )],
-            );
-        }
+        Err(e) => return usage_error(&printer, format!("--today: {e}")),
     };
     let (config, mut config_errors) = load_config(args.config.as_deref());
     let rules = RuleSet::builtin();
@@ -67,14 +57,9 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     let mut paths = args.paths.clone();
     if paths.is_empty() {
         if std::io::stdin().is_terminal() {
-            return fatal(
+            return usage_error(
                 &printer,
-                &[InputError::new(
-                    "<command line>",
-                    None,
-                    None,
-                    "no input: give files or directories to check, or `-` to read stdin",
-                )],
+                "no input: give files or directories to check, or `-` to read stdin".into(),
             );
         }
         paths.push(PathBuf::from("-"));
@@ -136,6 +121,13 @@ fn outcome(report: &Report, fail_on: Severity) -> Outcome {
     } else {
         Outcome::Clean
     }
+}
+
+fn usage_error(printer: &Printer, message: String) -> std::io::Result<Outcome> {
+    fatal(
+        printer,
+        &[InputError::new("<command line>", None, None, message)],
+    )
 }
 
 fn fatal(printer: &Printer, errors: &[InputError]) -> std::io::Result<Outcome> {
