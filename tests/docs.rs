@@ -20,6 +20,25 @@ fn rule_index(rules: &RuleSet) -> String {
     out
 }
 
+/// Writes `expected` when UPDATE_DOCS is set, else checks that the file holds it.
+fn check_generated(path: &std::path::Path, expected: &str) -> bool {
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(path, expected).unwrap();
+        return true;
+    }
+    std::fs::read_to_string(path).ok().as_deref() == Some(expected)
+}
+
+#[test]
+fn rule_api_reference_is_up_to_date() {
+    let path = workspace_root().join("docs/rule-api.md");
+    let expected = portcullis_engine::sandbox::rule_api_markdown();
+    assert!(
+        check_generated(&path, &expected),
+        "docs/rule-api.md is stale; run `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs`"
+    );
+}
+
 #[test]
 fn rule_reference_is_up_to_date() {
     let rules = RuleSet::builtin();
