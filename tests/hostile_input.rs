@@ -147,3 +147,36 @@ fn invalid_utf8_and_binary_do_not_panic() {
     let report = check("kind: Pod\nmetadata: {name: \"\\uD800\"}\n");
     assert!(report.errors.len() <= 1);
 }
+
+#[test]
+fn deeply_nested_json_is_an_error() {
+    let deep = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
+    let text = format!("{{\"kind\": \"Pod\", \"x\": {deep}}}");
+    let rules = RuleSet::builtin();
+    let policy = Policy::new(
+        &rules,
+        &Config::default(),
+        &Selection::default(),
+        Date::today(),
+    )
+    .unwrap();
+    let report = policy.check_source("deep.json", &text);
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(
+        report.errors[0].message.contains("recursion limit"),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark_are_read() {
+    let text = format!("\u{feff}{}---\r\n{}", pod("one"), pod("two"))
+        .replace('\n', "\r\n")
+        .replace("\r\r\n", "\r\n");
+    let report = check(&text);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.resources, 2);
+    let lines: Vec<usize> = report.findings.iter().map(|f| f.resource.line).collect();
+    assert!(lines.contains(&1) && lines.contains(&7), "{lines:?}");
+}

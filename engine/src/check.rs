@@ -163,6 +163,7 @@ impl Policy {
 
     /// Checks every document of one source. `file` names it in the report.
     pub fn check_source(&self, file: &str, text: &str) -> Report {
+        let text = load::strip_bom(text);
         if load::looks_like_json(file, text) {
             let mut report = Report::default();
             for item in load::load_source(file, text) {

@@ -127,8 +127,15 @@ pub fn looks_like_json(name: &str, text: &str) -> bool {
     )
 }
 
+/// Drops a UTF-8 byte order mark; editors on Windows write one, and the YAML parser would
+/// read it as content.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Loads every object of one source. `file` names the source in errors.
 pub fn load_source(file: &str, text: &str) -> Vec<Loaded> {
+    let text = strip_bom(text);
     let mut out = Vec::new();
     if looks_like_json(file, text) {
         load_json_stream(file, text, &mut out);
