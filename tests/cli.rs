@@ -514,14 +514,7 @@ fn rules_and_explain() {
     insta::assert_snapshot!("rules_table", stdout(&rules));
     let explain = run(&["explain", "untrusted-registry"]);
     assert_eq!(code(&explain), 0);
-    for section in [
-        "## What it does",
-        "## Why is this bad?",
-        "## Example",
-        "## Use instead",
-        "## Settings",
-        "## References",
-    ] {
+    for section in portcullis_tests::DOC_SECTIONS {
         assert!(stdout(&explain).contains(section), "{section}");
     }
     let unknown = run(&["explain", "nope"]);

@@ -36,13 +36,22 @@ fn exempted(report: &Report) -> Vec<String> {
     report
         .exempted
         .iter()
-        .map(|f| format!("{}/{}", f.resource.name, f.container.as_deref().unwrap_or("")))
+        .map(|f| {
+            format!(
+                "{}/{}",
+                f.resource.name,
+                f.container.as_deref().unwrap_or("")
+            )
+        })
         .collect()
 }
 
 #[test]
 fn image_patterns_select_containers() {
-    let report = check("  - {rule: missing-digest, image: 'registry.company.com/', reason: mirrored}\n", "2026-01-01");
+    let report = check(
+        "  - {rule: missing-digest, image: 'registry.company.com/', reason: mirrored}\n",
+        "2026-01-01",
+    );
     assert_eq!(exempted(&report), ["web/app"]);
     assert_eq!(report.findings.len(), 2);
     assert_eq!(report.exempted[0].exemption.as_deref(), Some("mirrored"));
@@ -50,17 +59,27 @@ fn image_patterns_select_containers() {
 
 #[test]
 fn namespace_name_and_kind_globs() {
-    let by_namespace = check("  - {rule: missing-digest, namespace: 'dev-*', reason: dev}\n", "2026-01-01");
+    let by_namespace = check(
+        "  - {rule: missing-digest, namespace: 'dev-*', reason: dev}\n",
+        "2026-01-01",
+    );
     assert_eq!(exempted(&by_namespace), ["api/app"]);
-    let by_kind_and_name = check("  - {rule: '*', kind: Pod, name: 'w?b', reason: legacy}\n", "2026-01-01");
+    let by_kind_and_name = check(
+        "  - {rule: '*', kind: Pod, name: 'w?b', reason: legacy}\n",
+        "2026-01-01",
+    );
     assert_eq!(exempted(&by_kind_and_name), ["web/app", "web/init"]);
-    let all_fields_must_match = check("  - {rule: missing-digest, kind: Pod, namespace: 'dev-*', reason: none}\n", "2026-01-01");
+    let all_fields_must_match = check(
+        "  - {rule: missing-digest, kind: Pod, namespace: 'dev-*', reason: none}\n",
+        "2026-01-01",
+    );
     assert!(exempted(&all_fields_must_match).is_empty());
 }
 
 #[test]
 fn expiry_is_inclusive_of_the_day() {
-    let waiver = "  - {rule: missing-digest, namespace: shop, reason: until, expires: 2026-06-30}\n";
+    let waiver =
+        "  - {rule: missing-digest, namespace: shop, reason: until, expires: 2026-06-30}\n";
     assert_eq!(exempted(&check(waiver, "2026-06-30")).len(), 2);
     assert!(exempted(&check(waiver, "2026-07-01")).is_empty());
 }

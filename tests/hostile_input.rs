@@ -1,16 +1,10 @@
 //! Hostile and broken input gets an error entry, never a hang, a crash or lost documents.
 
-use portcullis_engine::{Config, Date, Policy, Report, RuleSet, Selection};
+use portcullis_engine::{Report, RuleSet};
 
 fn check(text: &str) -> Report {
     let rules = RuleSet::builtin();
-    let policy = Policy::new(
-        &rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
     policy.check_source("hostile.yaml", text)
 }
 
@@ -153,13 +147,7 @@ fn deeply_nested_json_is_an_error() {
     let deep = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
     let text = format!("{{\"kind\": \"Pod\", \"x\": {deep}}}");
     let rules = RuleSet::builtin();
-    let policy = Policy::new(
-        &rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
     let report = policy.check_source("deep.json", &text);
     assert_eq!(report.errors.len(), 1, "{report:?}");
     assert!(

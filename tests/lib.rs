@@ -4,6 +4,29 @@ pub mod corpus;
 
 use std::path::PathBuf;
 
+use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
+
+/// The sections every rule's docs have, in this order.
+pub const DOC_SECTIONS: [&str; 6] = [
+    "## What it does",
+    "## Why is this bad?",
+    "## Example",
+    "## Use instead",
+    "## Settings",
+    "## References",
+];
+
+/// `rules` with default settings, every rule on, exemptions evaluated as of today.
+pub fn default_policy(rules: &RuleSet) -> Policy {
+    Policy::new(
+        rules,
+        &Config::default(),
+        &Selection::default(),
+        Date::today(),
+    )
+    .expect("default settings of loaded rules are valid")
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

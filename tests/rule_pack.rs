@@ -4,16 +4,7 @@
 
 use portcullis_engine::RuleSet;
 use portcullis_engine::testing::{find_test_files, rule_id_of, run_test_file};
-use portcullis_tests::rules_dir;
-
-const DOC_SECTIONS: [&str; 6] = [
-    "## What it does",
-    "## Why is this bad?",
-    "## Example",
-    "## Use instead",
-    "## Settings",
-    "## References",
-];
+use portcullis_tests::{DOC_SECTIONS, rules_dir};
 
 #[test]
 fn every_rule_test_case_passes() {

@@ -1,7 +1,7 @@
 //! Each sandbox limit has a rule that trips it; a tripped limit or a runtime error is an error
 //! entry for that rule and resource, and the other rules still run.
 
-use portcullis_engine::{Config, Date, Policy, Report, RuleSet, Selection};
+use portcullis_engine::{Report, RuleSet};
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
 
@@ -23,13 +23,7 @@ fn run(body: &str) -> Report {
     rules
         .add_source("good.rhai", &rule("good", GOOD), None)
         .unwrap();
-    let policy = Policy::new(
-        &rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
     policy.check_source("pod.yaml", POD)
 }
 
@@ -65,13 +59,7 @@ fn runaway_recursion_trips_the_call_depth_limit() {
     let mut rules = RuleSet::empty();
     let source = "const META = #{ id: \"bad\", title: \"t\", severity: \"low\", remediation: \"r\" };\nfn deeper(n) { deeper(n + 1) }\nfn check(workload, settings) { deeper(0) }\n";
     rules.add_source("bad.rhai", source, None).unwrap();
-    let policy = Policy::new(
-        &rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
     let report = policy.check_source("pod.yaml", POD);
     assert!(
         report.errors[0].message.contains("call-depth limit"),

@@ -28,13 +28,7 @@ fn loaded_objects(text: &str) -> Vec<load::LoadedObject> {
 fn bench(c: &mut Criterion) {
     let text = portcullis_tests::corpus::stream(DOCS);
     let rules = RuleSet::builtin();
-    let policy = Policy::new(
-        &rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
     let objects = loaded_objects(&text);
     let workloads: Vec<Arc<Workload>> = objects
         .iter()
