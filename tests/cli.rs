@@ -559,3 +559,24 @@ fn broken_pipe_is_not_an_error() {
     let output = child.wait_with_output().unwrap();
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+#[test]
+fn configuration_errors_are_json_when_json_is_asked_for() {
+    let output = run(&[
+        "check",
+        "tests/fixtures/dir/b.yaml",
+        "--config",
+        "tests/fixtures/bad-config.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&output), 2);
+    let report = json(&output);
+    assert_eq!(report["findings"], serde_json::json!([]));
+    assert_eq!(report["summary"]["errors"], 5);
+    assert_eq!(
+        report["errors"][0]["file"],
+        "tests/fixtures/bad-config.yaml"
+    );
+    assert_eq!(report["errors"][0]["line"], 3);
+}

@@ -25,7 +25,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 
     let today = match args.today.as_deref().map(Date::parse).transpose() {
         Ok(date) => date.unwrap_or_else(Date::today),
-        Err(e) => return usage_error(&printer, format!("--today: {e}")),
+        Err(e) => return usage_error(&printer, args.format, format!("--today: {e}")),
     };
     let (config, mut config_errors) = load_config(args.config.as_deref());
     let rules = RuleSet::builtin();
@@ -42,7 +42,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         Ok(policy) if config_errors.is_empty() => policy,
         _ => {
             config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            return fatal(&printer, &config_errors);
+            return fatal(&printer, args.format, config_errors);
         }
     };
     for expired in policy.expired_exemptions() {
@@ -59,6 +59,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         if std::io::stdin().is_terminal() {
             return usage_error(
                 &printer,
+                args.format,
                 "no input: give files or directories to check, or `-` to read stdin".into(),
             );
         }
@@ -123,14 +124,26 @@ fn outcome(report: &Report, fail_on: Severity) -> Outcome {
     }
 }
 
-fn usage_error(printer: &Printer, message: String) -> std::io::Result<Outcome> {
+fn usage_error(printer: &Printer, format: Format, message: String) -> std::io::Result<Outcome> {
     fatal(
         printer,
-        &[InputError::new("<command line>", None, None, message)],
+        format,
+        vec![InputError::new("<command line>", None, None, message)],
     )
 }
 
-fn fatal(printer: &Printer, errors: &[InputError]) -> std::io::Result<Outcome> {
-    printer.errors(errors)?;
+/// Ends a run that could not check anything. JSON consumers still get a JSON document, with
+/// the errors in it; people get the errors on stderr.
+fn fatal(printer: &Printer, format: Format, errors: Vec<InputError>) -> std::io::Result<Outcome> {
+    match format {
+        Format::Json => {
+            let report = Report {
+                errors,
+                ..Report::default()
+            };
+            printer.write_json(|out| report.write_json(out))?;
+        }
+        Format::Text => printer.errors(&errors)?,
+    }
     Ok(Outcome::Errors)
 }
