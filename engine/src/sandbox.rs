@@ -344,6 +344,49 @@ static CREDENTIALS: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::
         .expect("credential patterns are valid")
 });
 
+/// Name fragments that say an environment variable holds a credential.
+pub const CREDENTIAL_KEYWORDS: [&str; 13] = [
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "APIKEY",
+    "ACCESS_KEY",
+    "PRIVATE_KEY",
+    "SIGNING_KEY",
+    "ENCRYPTION_KEY",
+    "AUTH_KEY",
+    "CREDENTIAL",
+];
+
+/// Name suffixes of variables that point at a secret or configure it, rather than hold it.
+pub const REFERENCE_SUFFIXES: [&str; 12] = [
+    "_FILE",
+    "_PATH",
+    "_DIR",
+    "_URL",
+    "_URI",
+    "_NAME",
+    "_ENDPOINT",
+    "_HOST",
+    "_PORT",
+    "_REF",
+    "_TTL",
+    "_TIMEOUT",
+];
+
+/// Upper-cased, with `-` and `.` read as `_`: how credential names are compared.
+fn normalize_env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect()
+}
+
 /// The first string of `items` for which `test` holds, as a `Dynamic`; `()` when none does.
 fn first_matching(
     items: rhai::Array,
@@ -827,24 +870,38 @@ pub mod rule_api {
         opt_str(super::credential_format(&text))
     }
 
-    /// Whether an environment variable's `name` says it holds a credential: the name is
-    /// upper-cased with `-` and `.` read as `_`; when it ends with one of
-    /// `reference_suffixes` (e.g. `_FILE`, `_URL`) it only points at a secret and the answer
-    /// is `()`; otherwise the first of `keywords` (e.g. `PASSWORD`, `TOKEN`) it contains,
-    /// or `()`.
-    #[rhai_fn(return_raw)]
+    /// Whether an environment variable's `name` says it holds a credential, with the
+    /// built-in lists: the name is upper-cased with `-` and `.` read as `_`; when it ends
+    /// with `_FILE`, `_PATH`, `_DIR`, `_URL`, `_URI`, `_NAME`, `_ENDPOINT`, `_HOST`, `_PORT`,
+    /// `_REF`, `_TTL` or `_TIMEOUT` it only points at a secret and the answer is `()`;
+    /// otherwise the first of `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`,
+    /// `API_KEY`, `APIKEY`, `ACCESS_KEY`, `PRIVATE_KEY`, `SIGNING_KEY`, `ENCRYPTION_KEY`,
+    /// `AUTH_KEY`, `CREDENTIAL` it contains, or `()`.
+    #[rhai_fn(name = "credential_name")]
+    pub fn credential_name_builtin(name: ImmutableString) -> Dynamic {
+        let normalized = normalize_env_name(&name);
+        if REFERENCE_SUFFIXES
+            .iter()
+            .any(|suffix| normalized.ends_with(suffix))
+        {
+            return Dynamic::UNIT;
+        }
+        opt_str(
+            CREDENTIAL_KEYWORDS
+                .into_iter()
+                .find(|keyword| normalized.contains(keyword)),
+        )
+    }
+
+    /// `credential_name(name)` with your own lists: `keywords` that mark a credential and
+    /// `reference_suffixes` that mark a pointer to one (arrays of upper-case strings).
+    #[rhai_fn(name = "credential_name", return_raw)]
     pub fn credential_name(
         name: ImmutableString,
         keywords: Array,
         reference_suffixes: Array,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        let normalized: String = name
-            .chars()
-            .map(|c| match c {
-                '-' | '.' => '_',
-                c => c.to_ascii_uppercase(),
-            })
-            .collect();
+        let normalized = normalize_env_name(&name);
         if !first_matching(reference_suffixes, |suffix| normalized.ends_with(suffix))?.is_unit() {
             return Ok(Dynamic::UNIT);
         }

@@ -1,4 +1,5 @@
-//! Evaluates the corpus once, for profilers (`valgrind --tool=callgrind`).
+//! Evaluates the corpus once, for profilers (`valgrind --tool=callgrind`):
+//! `eval-profile [N] [RULE]` (N Deployments, default 500; only RULE when given).
 use std::sync::Arc;
 
 use portcullis_engine::load::{self, Loaded};
@@ -12,7 +13,18 @@ fn main() {
     let n: usize = std::env::args().nth(1).map_or(500, |s| s.parse().unwrap());
     let text = portcullis_tests::corpus::stream(n);
     let rules = RuleSet::builtin();
-    let policy = portcullis_tests::default_policy(&rules);
+    let policy = match std::env::args().nth(2) {
+        Some(rule) => {
+            let selection = portcullis_engine::Selection {
+                select: Some(vec![rule]),
+                ignore: Vec::new(),
+            };
+            let config = portcullis_engine::Config::default();
+            let today = portcullis_engine::Date::today();
+            portcullis_engine::Policy::new(&rules, &config, &selection, today).unwrap()
+        }
+        None => portcullis_tests::default_policy(&rules),
+    };
     let workloads: Vec<Arc<portcullis_engine::Workload>> = load::split_yaml_documents(&text)
         .iter()
         .flat_map(|d| load::load_yaml_document("c.yaml", d))
