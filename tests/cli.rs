@@ -580,3 +580,42 @@ fn configuration_errors_are_json_when_json_is_asked_for() {
     );
     assert_eq!(report["errors"][0]["line"], 3);
 }
+
+#[test]
+fn one_thread_and_all_threads_agree() {
+    let all = run(&["check", "tests/fixtures", "--format", "json", FIXED_DAY]);
+    let one = run(&[
+        "check",
+        "tests/fixtures",
+        "--format",
+        "json",
+        "-j",
+        "1",
+        FIXED_DAY,
+    ]);
+    assert_eq!(stdout(&all), stdout(&one));
+}
+
+#[test]
+fn directory_walk_skips_hidden_entries_config_and_rule_tests_and_reports_bad_utf8() {
+    let dir = std::env::temp_dir().join(format!("portcullis-walk-{}", std::process::id()));
+    let pod = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx}]\n";
+    std::fs::create_dir_all(dir.join(".git")).unwrap();
+    std::fs::write(dir.join(".git/pod.yaml"), pod).unwrap();
+    std::fs::write(dir.join("portcullis.yaml"), "rules: {}\n").unwrap();
+    std::fs::write(dir.join("latest-tag.tests.yaml"), "cases: []\n").unwrap();
+    std::fs::write(dir.join("a.yaml"), pod).unwrap();
+    std::fs::write(dir.join("b.yaml"), b"kind: Pod\nmetadata: {name: \xff}\n").unwrap();
+    let output = Command::new(binary())
+        .args(["check", ".", "--format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code(&output), 2);
+    let report = json(&output);
+    assert_eq!(report["summary"]["resources"], 1, "{report}");
+    assert_eq!(report["errors"][0]["file"], "./b.yaml");
+    assert_eq!(report["errors"][0]["line"], 2);
+    assert_eq!(report["errors"][0]["message"], "input is not valid UTF-8");
+}

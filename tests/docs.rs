@@ -32,7 +32,7 @@ fn check_generated(path: &std::path::Path, expected: &str) -> bool {
 #[test]
 fn rule_api_reference_is_up_to_date() {
     let path = workspace_root().join("docs/rule-api.md");
-    let expected = portcullis_engine::sandbox::rule_api_markdown();
+    let expected = portcullis_engine::api_docs::rule_api_markdown();
     assert!(
         check_generated(&path, &expected),
         "docs/rule-api.md is stale; run `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs`"

@@ -27,6 +27,16 @@ pub fn default_policy(rules: &RuleSet) -> Policy {
     .expect("default settings of loaded rules are valid")
 }
 
+/// Like [`default_policy`], with only the rule `id`.
+pub fn single_rule_policy(rules: &RuleSet, id: &str) -> Policy {
+    let selection = Selection {
+        select: Some(vec![id.to_string()]),
+        ignore: Vec::new(),
+    };
+    Policy::new(rules, &Config::default(), &selection, Date::today())
+        .expect("default settings of loaded rules are valid")
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 /// Docker Hub's canonical registry name after normalization.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -324,6 +324,8 @@ pub struct ImagePattern {
     pattern: String,
     normalized: String,
     matches_tag: bool,
+    /// The normalized pattern as a glob, kept so pattern sets can reuse it.
+    glob: Glob,
     matcher: GlobMatcher,
     /// When the pattern names a registry host, the image's registry alone must match it, so
     /// `*.company.com/` never admits `evil.io/x.company.com/app` through a `*` that spans `/`.
@@ -346,28 +348,17 @@ impl ImagePattern {
         if normalized.ends_with('/') {
             normalized.push('*');
         }
-        let compile = |glob: &str| {
-            GlobBuilder::new(glob)
-                .literal_separator(false)
-                .backslash_escape(true)
-                .build()
-                .map(|g| g.compile_matcher())
-                .map_err(|e| {
-                    format!(
-                        "image pattern `{pattern}` is not a valid glob: {}",
-                        e.kind()
-                    )
-                })
-        };
         let host = match normalized.split_once('/') {
             Some((first, _)) if looks_like_registry(first) => {
-                Some(compile(&first.to_ascii_lowercase())?)
+                Some(image_glob(pattern, &first.to_ascii_lowercase())?.compile_matcher())
             }
             _ => None,
         };
+        let glob = image_glob(pattern, &normalized)?;
         Ok(ImagePattern {
             pattern: pattern.to_string(),
-            matcher: compile(&normalized)?,
+            matcher: glob.compile_matcher(),
+            glob,
             normalized,
             matches_tag,
             host,
@@ -423,18 +414,7 @@ impl ImagePatternSet {
                 .enumerate()
                 .filter(|(_, p)| p.matches_tag == with_tag)
             {
-                let glob = GlobBuilder::new(&p.normalized)
-                    .literal_separator(false)
-                    .backslash_escape(true)
-                    .build()
-                    .map_err(|e| {
-                        format!(
-                            "image pattern `{}` is not a valid glob: {}",
-                            p.pattern,
-                            e.kind()
-                        )
-                    })?;
-                builder.add(glob);
+                builder.add(p.glob.clone());
                 indices.push(i);
             }
             let set = builder.build().map_err(|e| e.to_string())?;
@@ -469,6 +449,20 @@ impl ImagePatternSet {
                 .into_iter()
                 .any(|m| host_ok(indices[m]))
     }
+}
+
+/// `*` spans `/` in image patterns; `\` escapes.
+fn image_glob(pattern: &str, glob: &str) -> Result<Glob, String> {
+    GlobBuilder::new(glob)
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| {
+            format!(
+                "image pattern `{pattern}` is not a valid glob: {}",
+                e.kind()
+            )
+        })
 }
 
 fn normalize_pattern(pattern: &str) -> String {

@@ -9,7 +9,8 @@
 //! | evaluate | [`check`], [`sandbox`], [`rules`] | Rhai rules, compiled once, run per workload in a sandbox |
 //! | report | [`report`] | findings, errors and the summary |
 //!
-//! [`config`] resolves settings, severities and exemptions. The CLI and any other front end
+//! [`config`] resolves settings, severities and exemptions; [`testing`] runs rule test files;
+//! [`api_docs`] renders the rule API reference. The CLI and any other front end
 //! are thin shells over [`RuleSet`] + [`Policy`]:
 //!
 //! ```
@@ -21,6 +22,7 @@
 //! assert!(report.findings.iter().any(|f| &*f.rule == "latest-tag"));
 //! ```
 
+pub mod api_docs;
 pub mod check;
 pub mod config;
 pub mod image;

@@ -269,9 +269,30 @@ fn unwrap_object(
         return;
     };
 
-    let kind = map.get("kind").cloned();
-    match kind.as_ref() {
-        Some(Value::String(kind)) if kind == "AdmissionReview" => match map.remove("request") {
+    // Classify by borrowing `kind` first, then take the object apart.
+    enum Shape {
+        Review,
+        List,
+        Request,
+        Object,
+        BadKind(&'static str),
+        NoKind,
+    }
+    let shape = match map.get("kind") {
+        Some(Value::String(kind)) if kind == "AdmissionReview" => Shape::Review,
+        Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
+            Shape::List
+        }
+        Some(Value::String(_)) => Shape::Object,
+        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under `object`.
+        Some(Value::Object(_)) if map.contains_key("object") || map.contains_key("operation") => {
+            Shape::Request
+        }
+        Some(other) => Shape::BadKind(describe(other)),
+        None => Shape::NoKind,
+    };
+    match shape {
+        Shape::Review => match map.remove("request") {
             Some(Value::Object(request)) => {
                 unwrap_admission_request(file, document, line, request, depth, out)
             }
@@ -284,44 +305,36 @@ fn unwrap_object(
                 describe(&other)
             ))),
         },
-        Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
-            match map.remove("items") {
-                Some(Value::Array(items)) => {
-                    for item in items {
-                        unwrap_object(
-                            file,
-                            document,
-                            line,
-                            item,
-                            admission.clone(),
-                            depth + 1,
-                            out,
-                        );
-                    }
+        Shape::List => match map.remove("items") {
+            Some(Value::Array(items)) => {
+                for item in items {
+                    unwrap_object(
+                        file,
+                        document,
+                        line,
+                        item,
+                        admission.clone(),
+                        depth + 1,
+                        out,
+                    );
                 }
-                Some(Value::Null) => {}
-                Some(other) => out.push(error(format!(
-                    "`{kind}` has `items` of type {}, expected a list",
-                    describe(&other)
-                ))),
-                None => unreachable!("checked by contains_key"),
             }
-        }
-        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under `object`.
-        Some(Value::Object(_)) if map.contains_key("object") || map.contains_key("operation") => {
-            unwrap_admission_request(file, document, line, map, depth, out)
-        }
-        Some(Value::String(_)) => out.push(Loaded::Object(LoadedObject {
+            Some(Value::Null) | None => {}
+            Some(other) => out.push(error(format!(
+                "`{}` has `items` of type {}, expected a list",
+                map.get("kind").and_then(Value::as_str).unwrap_or("List"),
+                describe(&other)
+            ))),
+        },
+        Shape::Request => unwrap_admission_request(file, document, line, map, depth, out),
+        Shape::Object => out.push(Loaded::Object(LoadedObject {
             document,
             line,
             value: Value::Object(map),
             admission,
         })),
-        Some(other) => out.push(error(format!(
-            "`kind` is {}, expected a string",
-            describe(other)
-        ))),
-        None => out.push(Loaded::Skipped { document, line }),
+        Shape::BadKind(found) => out.push(error(format!("`kind` is {found}, expected a string"))),
+        Shape::NoKind => out.push(Loaded::Skipped { document, line }),
     }
 }
 

@@ -217,9 +217,10 @@ pub fn normalize(object: LoadedObject) -> Normalized {
     };
     // The pod's own metadata: the object itself for a Pod, else the template's.
     let pod_metadata = match spec_path.strip_suffix(".spec") {
-        Some(template_path) => lookup(&value, &format!("{template_path}.metadata"))
+        Some(template_path) => lookup(&value, template_path)
             .ok()
             .flatten()
+            .and_then(|template| template.get("metadata"))
             .and_then(Value::as_object),
         None => metadata,
     };
@@ -300,8 +301,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
 /// Follows a dotted path of mapping keys. `Err` when a step is not a mapping.
 fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String> {
     let mut current = value;
-    let mut walked = String::new();
-    for key in path.split('.') {
+    for (depth, key) in path.split('.').enumerate() {
         match current {
             Value::Object(map) => match map.get(key) {
                 Some(next) => current = next,
@@ -309,16 +309,15 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String>
             },
             Value::Null => return Ok(None),
             other => {
+                // Built only on error: this runs for every document.
+                let walked: Vec<&str> = path.split('.').take(depth).collect();
                 return Err(format!(
-                    "`{walked}` is {}, expected a mapping",
+                    "`{}` is {}, expected a mapping",
+                    walked.join("."),
                     describe(other)
                 ));
             }
         }
-        if !walked.is_empty() {
-            walked.push('.');
-        }
-        walked.push_str(key);
     }
     Ok(Some(current))
 }
