@@ -181,7 +181,7 @@ proptest! {
         for (kind, _) in portcullis_engine::workload::POD_KINDS {
             let w = view(kind);
             prop_assert_eq!(&w.namespace, &pod.namespace);
-            prop_assert_eq!(&w.pod_labels, &pod.pod_labels);
+            prop_assert_eq!(w.pod_labels(), pod.pod_labels());
             prop_assert_eq!(&w.image_pull_secrets, &pod.image_pull_secrets);
             prop_assert_eq!(&w.service_account_name, &pod.service_account_name);
             prop_assert_eq!(w.containers.len(), pod.containers.len());

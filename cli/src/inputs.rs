@@ -53,7 +53,11 @@ impl Input {
                     )));
                 }
                 let mut bytes = Vec::with_capacity(len as usize + 1);
-                file.read_to_end(&mut bytes)
+                // Through `take`: `File::read_to_end` would stat and seek again for its own
+                // size hint.
+                (&mut file)
+                    .take(MAX_FILE_BYTES + 1)
+                    .read_to_end(&mut bytes)
                     .map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?;
                 bytes
             }
@@ -118,9 +122,22 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
             return;
         }
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
+    // The entry's file type comes with the directory listing on most file systems, so
+    // sorting out directories costs no extra stat per file. Symbolic links are followed.
+    let mut children: Vec<(PathBuf, bool)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let path = e.path();
+            let is_dir = match e.file_type() {
+                Ok(t) if t.is_symlink() => path.is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => path.is_dir(),
+            };
+            (path, is_dir)
+        })
+        .collect();
+    children.sort();
+    for (path, is_dir) in children {
         let hidden = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -128,7 +145,7 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
         if hidden {
             continue;
         }
-        if path.is_dir() {
+        if is_dir {
             walk(&path, inputs, errors);
         } else if is_manifest(&path) && !is_portcullis_file(&path) {
             inputs.push(Input::File(path));

@@ -413,12 +413,7 @@ fn findings_from(value: Dynamic) -> Result<Vec<FindingDraft>, String> {
 
 /// The rules exempted by annotation and the reason, or an error when the reason is missing.
 fn annotation_exemption(workload: &Workload) -> Result<Option<(BTreeSet<String>, String)>, String> {
-    let get = |key: &str| {
-        workload
-            .annotations
-            .get(key)
-            .or_else(|| workload.pod_annotations.get(key))
-    };
+    let get = |key: &str| workload.annotation(key);
     let Some(ids) = get(EXEMPT_ANNOTATION) else {
         return Ok(None);
     };

@@ -375,22 +375,22 @@ pub mod rule_api {
     /// The object's own labels, as a map of strings.
     #[rhai_fn(get = "labels", pure)]
     pub fn workload_labels(w: &mut Workload) -> Map {
-        string_map(&w.0.labels)
+        string_map(&w.0.labels())
     }
     /// The object's own annotations, as a map of strings.
     #[rhai_fn(get = "annotations", pure)]
     pub fn workload_annotations(w: &mut Workload) -> Map {
-        string_map(&w.0.annotations)
+        string_map(&w.0.annotations())
     }
     /// The pod's labels: the pod template's for controllers, the object's own for a Pod.
     #[rhai_fn(get = "pod_labels", pure)]
     pub fn workload_pod_labels(w: &mut Workload) -> Map {
-        string_map(&w.0.pod_labels)
+        string_map(&w.0.pod_labels())
     }
     /// The pod's annotations: the pod template's for controllers, the object's own for a Pod.
     #[rhai_fn(get = "pod_annotations", pure)]
     pub fn workload_pod_annotations(w: &mut Workload) -> Map {
-        string_map(&w.0.pod_annotations)
+        string_map(&w.0.pod_annotations())
     }
     /// `serviceAccountName` of the pod, or `()` when unset.
     #[rhai_fn(get = "service_account_name", pure)]

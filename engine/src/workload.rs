@@ -144,11 +144,6 @@ pub struct Workload {
     pub name: String,
     /// The object's namespace, or `default`.
     pub namespace: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    /// Labels of the pod (the template's for controllers).
-    pub pod_labels: BTreeMap<String, String>,
-    pub pod_annotations: BTreeMap<String, String>,
     pub service_account_name: Option<String>,
     pub image_pull_secrets: Vec<String>,
     /// Field path of the pod spec, e.g. `spec.template.spec`.
@@ -159,6 +154,58 @@ pub struct Workload {
     /// 0-based document index and 1-based line in the source.
     pub document: usize,
     pub line: usize,
+}
+
+// Labels and annotations are read from the object when asked for: most rules never look at
+// them, and copying four maps per document showed in the normalize benchmark.
+impl Workload {
+    fn metadata(&self) -> Option<&Map<String, Value>> {
+        self.raw.get("metadata").and_then(Value::as_object)
+    }
+
+    /// The pod's own metadata: the object's for a Pod, else the pod template's.
+    fn pod_metadata(&self) -> Option<&Map<String, Value>> {
+        match self.pod_spec_path.strip_suffix(".spec") {
+            Some(template_path) => lookup(&self.raw, template_path)
+                .ok()
+                .flatten()
+                .and_then(|template| template.get("metadata"))
+                .and_then(Value::as_object),
+            None => self.metadata(),
+        }
+    }
+
+    /// The object's own labels.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        string_map(self.metadata(), "labels")
+    }
+
+    /// The object's own annotations.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        string_map(self.metadata(), "annotations")
+    }
+
+    /// The pod's labels (the template's for controllers).
+    pub fn pod_labels(&self) -> BTreeMap<String, String> {
+        string_map(self.pod_metadata(), "labels")
+    }
+
+    /// The pod's annotations (the template's for controllers).
+    pub fn pod_annotations(&self) -> BTreeMap<String, String> {
+        string_map(self.pod_metadata(), "annotations")
+    }
+
+    /// The annotation `key` of the object, else of its pod template.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        fn get<'v>(metadata: Option<&'v Map<String, Value>>, key: &str) -> Option<&'v str> {
+            metadata?
+                .get("annotations")?
+                .as_object()?
+                .get(key)?
+                .as_str()
+        }
+        get(self.metadata(), key).or_else(|| get(self.pod_metadata(), key))
+    }
 }
 
 /// Normalization outcome for one loaded object.
@@ -215,16 +262,6 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         }
         Err(message) => return Normalized::Invalid(message),
     };
-    // The pod's own metadata: the object itself for a Pod, else the template's.
-    let pod_metadata = match spec_path.strip_suffix(".spec") {
-        Some(template_path) => lookup(&value, template_path)
-            .ok()
-            .flatten()
-            .and_then(|template| template.get("metadata"))
-            .and_then(Value::as_object),
-        None => metadata,
-    };
-
     let pod_security = pod_spec.get("securityContext").and_then(Value::as_object);
     let mut containers = Vec::new();
     for role in [Role::Init, Role::App, Role::Ephemeral] {
@@ -282,10 +319,6 @@ pub fn normalize(object: LoadedObject) -> Normalized {
             .to_string(),
         name,
         namespace,
-        labels: string_map(metadata, "labels"),
-        annotations: string_map(metadata, "annotations"),
-        pod_labels: string_map(pod_metadata, "labels"),
-        pod_annotations: string_map(pod_metadata, "annotations"),
         service_account_name,
         image_pull_secrets,
         pod_spec_path: spec_path.to_string(),
