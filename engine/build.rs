@@ -8,10 +8,21 @@ fn main() {
     let rules_dir = manifest_dir.join("../rules");
     println!("cargo:rerun-if-changed={}", rules_dir.display());
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&rules_dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", rules_dir.display()))
+    // The rules, and their tests so that `portcullis test` can check the binary's own pack.
+    write_list(&rules_dir, ".rhai", "builtin_rules.rs");
+    write_list(&rules_dir, ".tests.yaml", "builtin_rule_tests.rs");
+}
+
+/// Writes `&[(file name, contents), …]` for the files in `dir` ending in `suffix`.
+fn write_list(dir: &PathBuf, suffix: &str, out_name: &str) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rhai"))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
         .collect();
     files.sort();
 
@@ -30,7 +41,6 @@ fn main() {
         .expect("writing to a String");
     }
     out.push(']');
-    let out_path =
-        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("builtin_rules.rs");
-    std::fs::write(&out_path, out).expect("writing builtin_rules.rs");
+    let out_path = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join(out_name);
+    std::fs::write(&out_path, out).expect("writing the embedded list");
 }

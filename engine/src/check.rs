@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
 use crate::load::{self, Loaded};
-use crate::report::{Finding, InputError, Report, ResourceRef, Severity};
+use crate::report::{Finding, InputError, Report, ResourceRef, RuleSite, Severity};
 use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::workload::{Normalized, Workload, normalize};
@@ -190,87 +190,95 @@ impl Policy {
     }
 
     fn check_loaded(&self, file: &str, item: Loaded, report: &mut Report) {
-        match item {
-            Loaded::Error(error) => report.errors.push(error),
-            Loaded::Skipped { .. } => report.skipped += 1,
-            Loaded::Object(object) => {
-                let (document, line) = (object.document, object.line);
-                match normalize(object) {
-                    Normalized::NotAWorkload => report.skipped += 1,
-                    Normalized::Invalid(message) => report.errors.push(InputError::new(
-                        file,
-                        Some(document),
-                        Some(line),
-                        message,
-                    )),
-                    Normalized::Workload(workload) => {
-                        self.check_workload(Arc::from(workload), file, report)
-                    }
-                }
-            }
+        match prepare(file, item) {
+            Prepared::Workload(workload) => self.check_workload(workload, file, report),
+            Prepared::Error(error) => report.errors.push(error),
+            Prepared::Skipped => report.skipped += 1,
         }
     }
 
     /// Evaluates every active rule on one workload.
     pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
-        let resource = Arc::new(ResourceRef {
-            kind: workload.kind.clone(),
-            namespace: workload.namespace.clone(),
-            name: workload.name.clone(),
-            file: file.to_string(),
-            document: workload.document,
-            line: workload.line,
-        });
-        let resource_error = |message: String| {
-            InputError::new(file, Some(resource.document), Some(resource.line), message)
-        };
-        let annotation_exemption = match annotation_exemption(&workload) {
-            Ok(exemption) => exemption,
-            Err(message) => {
-                report.errors.push(resource_error(message));
-                None
-            }
-        };
-        let view = Dynamic::from(WorkloadView(workload.clone()));
-
+        let subject = Subject::new(workload, file);
+        if let Err(message) = &subject.annotation_exemption {
+            report.errors.push(subject.error(message.clone()));
+        }
         for active in &self.rules {
-            let id = &active.rule.meta.id;
-            let drafts = match self.run_rule(active, &view) {
-                Ok(drafts) => drafts,
-                Err(message) => {
-                    report.errors.push(resource_error(format!(
-                        "rule `{id}` failed on {} `{}/{}`: {message}",
-                        resource.kind, resource.namespace, resource.name
-                    )));
-                    continue;
-                }
-            };
-            for draft in drafts {
-                let exemption = match &annotation_exemption {
-                    Some((ids, reason)) if ids.contains("*") || ids.contains(id) => {
-                        Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
-                    }
-                    _ => self.config_exemption(id, &workload, draft.container.as_deref()),
-                };
-                report.push_finding(Finding {
-                    rule: active.id.clone(),
-                    severity: active.severity,
-                    message: draft.message,
-                    remediation: active.remediation.clone(),
-                    resource: resource.clone(),
-                    container: draft.container,
-                    path: draft.path,
-                    exemption,
-                });
-            }
+            self.evaluate(active, &subject, report);
         }
     }
 
-    /// Runs one rule's entry function; `Err` carries a message naming what went wrong.
-    fn run_rule(&self, active: &ActiveRule, view: &Dynamic) -> Result<Vec<FindingDraft>, String> {
+    /// Evaluates one rule on one workload, e.g. to redo only the rule that changed in watch
+    /// mode. Counts no resource and reports no annotation problems: [`Policy::check_workload`]
+    /// does that once per workload.
+    pub fn check_workload_rule(
+        &self,
+        rule: &str,
+        workload: Arc<Workload>,
+        file: &str,
+        report: &mut Report,
+    ) {
+        if let Some(active) = self.rules.iter().find(|a| &*a.id == rule) {
+            self.evaluate(active, &Subject::new(workload, file), report);
+        }
+    }
+
+    fn evaluate(&self, active: &ActiveRule, subject: &Subject, report: &mut Report) {
+        let id = &active.rule.meta.id;
+        let workload = &subject.workload;
+        let drafts = match self.run_rule(active, &subject.view) {
+            Ok(drafts) => drafts,
+            Err(failure) => {
+                let resource = &subject.resource;
+                let container = crate::sandbox::last_container(&workload.containers)
+                    .map(|c| format!(", container `{}`", c.name))
+                    .unwrap_or_default();
+                let mut error = subject.error(format!(
+                    "rule `{id}` failed on {} `{}/{}`{container}: {}",
+                    resource.kind, resource.namespace, resource.name, failure.message
+                ));
+                error.rule_site = failure.position.map(|(line, column)| {
+                    Box::new(RuleSite {
+                        rule: id.clone(),
+                        origin: active.rule.origin.clone(),
+                        line,
+                        column,
+                    })
+                });
+                report.errors.push(error);
+                return;
+            }
+        };
+        for draft in drafts {
+            let exemption = match &subject.annotation_exemption {
+                Ok(Some((ids, reason))) if ids.contains("*") || ids.contains(id) => {
+                    Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
+                }
+                _ => self.config_exemption(id, workload, draft.container.as_deref()),
+            };
+            report.push_finding(Finding {
+                rule: active.id.clone(),
+                severity: active.severity,
+                message: draft.message,
+                remediation: active.remediation.clone(),
+                resource: subject.resource.clone(),
+                container: draft.container,
+                path: draft.path,
+                exemption,
+            });
+        }
+    }
+
+    /// Runs one rule's entry function.
+    fn run_rule(
+        &self,
+        active: &ActiveRule,
+        view: &Dynamic,
+    ) -> Result<Vec<FindingDraft>, RuleFailure> {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        crate::sandbox::reset_last_container();
         let result = self
             .engine
             .call_fn_with_options::<Dynamic>(
@@ -281,7 +289,10 @@ impl Policy {
                 (view.clone(), active.settings.clone()),
             )
             .map_err(|e| describe_rule_error(&e))?;
-        findings_from(result)
+        findings_from(result).map_err(|message| RuleFailure {
+            message,
+            position: None,
+        })
     }
 
     fn config_exemption(
@@ -310,6 +321,106 @@ impl Policy {
                     })
             })
             .map(|e| e.reason.clone())
+    }
+}
+
+/// A problem with the workload's own exemption annotations, reported once per workload by
+/// [`Policy::check_workload`]; for front ends that evaluate rule by rule.
+pub fn annotation_error(workload: &Workload, file: &str) -> Option<InputError> {
+    annotation_exemption(workload)
+        .err()
+        .map(|message| InputError::new(file, Some(workload.document), Some(workload.line), message))
+}
+
+/// A workload prepared for evaluation: what every rule's findings and errors refer to.
+struct Subject {
+    workload: Arc<Workload>,
+    view: Dynamic,
+    resource: Arc<ResourceRef>,
+    annotation_exemption: Result<Option<(BTreeSet<String>, String)>, String>,
+}
+
+impl Subject {
+    fn new(workload: Arc<Workload>, file: &str) -> Subject {
+        Subject {
+            view: Dynamic::from(WorkloadView(workload.clone())),
+            resource: Arc::new(ResourceRef {
+                kind: workload.kind.clone(),
+                namespace: workload.namespace.clone(),
+                name: workload.name.clone(),
+                file: file.to_string(),
+                document: workload.document,
+                line: workload.line,
+            }),
+            annotation_exemption: annotation_exemption(&workload),
+            workload,
+        }
+    }
+
+    fn error(&self, message: String) -> InputError {
+        InputError::new(
+            &self.resource.file,
+            Some(self.resource.document),
+            Some(self.resource.line),
+            message,
+        )
+    }
+}
+
+/// The workloads of one source, normalized and ready for [`Policy::check_workload`]; for
+/// front ends that evaluate the same inputs more than once (watch mode).
+#[derive(Debug, Default)]
+pub struct LoadedWorkloads {
+    pub workloads: Vec<Arc<Workload>>,
+    /// Documents that could not be read or normalized.
+    pub errors: Vec<InputError>,
+    /// Objects that carry no pods.
+    pub skipped: usize,
+}
+
+/// Loads and normalizes every document of one source, without evaluating anything.
+pub fn load_workloads(file: &str, text: &str) -> LoadedWorkloads {
+    let text = load::strip_bom(text);
+    let items: Vec<Loaded> = if load::looks_like_json(file, text) {
+        load::load_source(file, text).into_iter().collect()
+    } else {
+        load::split_yaml_documents(text)
+            .iter()
+            .flat_map(|doc| load::load_yaml_document(file, doc))
+            .collect()
+    };
+    let mut loaded = LoadedWorkloads::default();
+    for item in items {
+        match prepare(file, item) {
+            Prepared::Workload(workload) => loaded.workloads.push(workload),
+            Prepared::Error(error) => loaded.errors.push(error),
+            Prepared::Skipped => loaded.skipped += 1,
+        }
+    }
+    loaded
+}
+
+/// A loaded document after normalization.
+enum Prepared {
+    Workload(Arc<Workload>),
+    Error(InputError),
+    Skipped,
+}
+
+fn prepare(file: &str, item: Loaded) -> Prepared {
+    match item {
+        Loaded::Error(error) => Prepared::Error(error),
+        Loaded::Skipped { .. } => Prepared::Skipped,
+        Loaded::Object(object) => {
+            let (document, line) = (object.document, object.line);
+            match normalize(object) {
+                Normalized::NotAWorkload => Prepared::Skipped,
+                Normalized::Invalid(message) => {
+                    Prepared::Error(InputError::new(file, Some(document), Some(line), message))
+                }
+                Normalized::Workload(workload) => Prepared::Workload(Arc::from(workload)),
+            }
+        }
     }
 }
 
@@ -357,29 +468,44 @@ fn resolve_settings(
     }
 }
 
-fn describe_rule_error(error: &rhai::EvalAltResult) -> String {
+/// Why a rule failed, and where in the rule when Rhai knows.
+struct RuleFailure {
+    message: String,
+    position: Option<(usize, usize)>,
+}
+
+fn describe_rule_error(error: &rhai::EvalAltResult) -> RuleFailure {
     use rhai::EvalAltResult as E;
-    let limit = match error {
+    // An error inside a function the rule defines is wrapped once per call level; the
+    // innermost position is the line that failed.
+    let mut innermost = error;
+    while let E::ErrorInFunctionCall(_, _, inner, _) = innermost {
+        innermost = inner;
+    }
+    let limit = match innermost {
         E::ErrorTooManyOperations(_) => Some("it exceeded the operation limit (an endless loop?)"),
         E::ErrorStackOverflow(_) => Some("it exceeded the call-depth limit (runaway recursion?)"),
         E::ErrorDataTooLarge(..) => Some("it exceeded a size limit on strings, arrays or maps"),
         E::ErrorTooManyVariables(_) => Some("it exceeded the variable limit"),
         _ => None,
     };
-    let position = error.position();
-    let at = match (position.line(), position.position()) {
-        (Some(line), Some(column)) => format!(" (rule line {line}, column {column})"),
-        _ => String::new(),
+    let position = [innermost.position(), error.position()]
+        .into_iter()
+        .find_map(|p| Some((p.line()?, p.position()?)));
+    let at = match position {
+        Some((line, column)) => format!(" (rule line {line}, column {column})"),
+        None => String::new(),
     };
-    match limit {
+    let message = match limit {
         Some(limit) => format!("{limit}{at}"),
         None => {
-            let text = error.to_string();
+            let text = innermost.to_string();
             // Rhai appends its own " (line L, position P)"; ours is clearer about whose line.
             let text = text.split(" (line ").next().unwrap_or(&text).to_string();
             format!("{text}{at}")
         }
-    }
+    };
+    RuleFailure { message, position }
 }
 
 /// The entry function may return `()`, one finding, or an array of findings.

@@ -31,11 +31,12 @@ pub mod report;
 pub mod rules;
 pub mod sandbox;
 pub mod testing;
+pub mod version;
 pub mod workload;
 
-pub use check::{Policy, Selection};
+pub use check::{LoadedWorkloads, Policy, Selection, annotation_error, load_workloads};
 pub use config::{Config, Date};
 pub use image::{ImagePattern, ImageRef};
-pub use report::{Finding, InputError, Report, Severity, Summary};
+pub use report::{Finding, InputError, Report, RuleSite, Severity, Summary};
 pub use rules::{Rule, RuleLoadError, RuleSet};
 pub use workload::Workload;

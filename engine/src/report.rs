@@ -108,6 +108,20 @@ pub struct InputError {
     pub document: Option<usize>,
     pub line: Option<usize>,
     pub message: String,
+    /// For a rule that failed while running: where in the rule, so front ends can show the
+    /// offending code. Not part of the JSON report (the message already names the line).
+    #[serde(skip)]
+    pub rule_site: Option<Box<RuleSite>>,
+}
+
+/// A position in a rule's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSite {
+    pub rule: String,
+    /// The rule's origin: a file path, or `builtin:<file>`.
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl InputError {
@@ -122,6 +136,7 @@ impl InputError {
             document,
             line,
             message: message.into(),
+            rule_site: None,
         }
     }
 }

@@ -25,6 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rhai::{AST, Engine, Scope};
@@ -38,6 +39,10 @@ pub const ENTRY_FUNCTION: &str = "check";
 
 /// The default pack, embedded at build time from `rules/*.rhai`.
 pub static BUILTIN_RULES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+/// The default pack's test files (`<id>.tests.yaml`), embedded so the binary can test itself.
+pub static BUILTIN_RULE_TESTS: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_rule_tests.rs"));
 
 /// The type of a rule setting, checked when configuration is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -148,26 +153,85 @@ pub struct Rule {
     pub ast: AST,
 }
 
-/// Why a rule file could not be loaded.
+/// Why a rule file could not be loaded. Carries the source so front ends can show the
+/// offending code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleLoadError {
     pub origin: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// The rule's text, when it could be read.
+    pub source: Option<Arc<str>>,
+}
+
+impl RuleLoadError {
+    fn new(origin: &str, message: String) -> RuleLoadError {
+        RuleLoadError {
+            origin: origin.to_string(),
+            line: None,
+            column: None,
+            message,
+            help: None,
+            source: None,
+        }
+    }
+
+    fn at(mut self, position: Option<(usize, usize)>) -> RuleLoadError {
+        if let Some((line, column)) = position {
+            self.line = Some(line);
+            self.column = Some(column);
+        }
+        self
+    }
+
+    fn help(mut self, help: impl Into<String>) -> RuleLoadError {
+        self.help = Some(help.into());
+        self
+    }
 }
 
 impl fmt::Display for RuleLoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.origin)?;
-        if let (Some(line), Some(column)) = (self.line, self.column) {
-            write!(f, ":{line}:{column}")?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " (help: {help})")?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for RuleLoadError {}
+
+/// Line and column (1-based) of the first occurrence of `needle` in `source`.
+fn locate(source: &str, needle: &str) -> Option<(usize, usize)> {
+    let offset = source.find(needle)?;
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some((line, column))
+}
+
+/// The position just after the last non-blank line before `line`.
+fn end_of_previous_line(source: &str, line: usize) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = source.lines().collect();
+    (1..line)
+        .rev()
+        .find(|&l| lines.get(l - 1).is_some_and(|t| !t.trim().is_empty()))
+        .map(|l| (l, lines[l - 1].trim_end().chars().count() + 1))
+}
+
+const ENTRY_HELP: &str = "a rule defines `fn check(workload, settings) { … }` and returns an array of `finding(…)` values";
+const META_HELP: &str = "start the rule with `const META = #{ id: \"my-rule\", title: \"…\", severity: \"high\", remediation: \"…\" };`";
 
 /// Compiles one rule file. `origin` names it in errors; the file stem must equal the rule id
 /// when `expected_id` is given.
@@ -177,19 +241,43 @@ pub fn compile_rule(
     source: &str,
     expected_id: Option<&str>,
 ) -> Result<Rule, RuleLoadError> {
-    let fail = |message: String, position: Option<rhai::Position>| RuleLoadError {
-        origin: origin.to_string(),
-        line: position.and_then(|p| p.line()),
-        column: position.and_then(|p| p.position()),
-        message,
-    };
+    compile_rule_inner(engine, origin, source, expected_id).map_err(|mut e| {
+        e.source = Some(source.into());
+        e
+    })
+}
+
+fn compile_rule_inner(
+    engine: &Engine,
+    origin: &str,
+    source: &str,
+    expected_id: Option<&str>,
+) -> Result<Rule, RuleLoadError> {
+    let fail = |message: String| RuleLoadError::new(origin, message);
+    let position = |p: rhai::Position| Some((p.line()?, p.position().unwrap_or(1)));
     let mut ast = engine.compile(source).map_err(|e| {
-        let position = e.position();
-        let mut message = format!("syntax error: {}", e.0);
+        let message = e.0.to_string();
+        let error = fail(format!("syntax error: {message}")).at(position(e.position()));
         if message.contains("'default' is a reserved keyword") {
-            message.push_str("; help: quote it as a map key: `\"default\": …`");
+            error.help("quote it as a map key: `\"default\": …`")
+        } else if message.contains("Expecting ';'") {
+            // Rhai notices at the next statement; the fix belongs after the previous one.
+            match e
+                .position()
+                .line()
+                .and_then(|l| end_of_previous_line(source, l))
+            {
+                Some((line, column)) => RuleLoadError {
+                    line: Some(line),
+                    column: Some(column),
+                    ..error
+                }
+                .help(format!("end the statement on line {line} with `;`")),
+                None => error,
+            }
+        } else {
+            error
         }
-        fail(message, Some(position))
     })?;
     ast.set_source(origin);
 
@@ -197,68 +285,70 @@ pub fn compile_rule(
         .iter_functions()
         .find(|f| f.name == ENTRY_FUNCTION)
         .ok_or_else(|| {
-            fail(
-                format!("the rule defines no `fn {ENTRY_FUNCTION}(workload, settings)`"),
-                None,
-            )
+            fail(format!(
+                "the rule defines no `fn {ENTRY_FUNCTION}(workload, settings)`"
+            ))
+            .help(ENTRY_HELP)
         })?;
     if entry.params.len() != 2 {
-        return Err(fail(
-            format!(
-                "`fn {ENTRY_FUNCTION}` takes {} parameters; it must take two: (workload, settings)",
-                entry.params.len()
-            ),
-            None,
-        ));
+        return Err(fail(format!(
+            "`fn {ENTRY_FUNCTION}` takes {} parameters; it must take two: (workload, settings)",
+            entry.params.len()
+        ))
+        .at(locate(source, &format!("fn {ENTRY_FUNCTION}")))
+        .help(ENTRY_HELP));
     }
 
     // Top-level statements are the META declaration; run them once to read it.
     let mut scope = Scope::new();
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| {
-        fail(
-            format!("evaluating the rule's top level failed: {e}"),
-            Some(e.position()),
-        )
+        fail(format!("evaluating the rule's top level failed: {e}")).at(position(e.position()))
     })?;
-    let meta_value = scope.get("META").cloned().ok_or_else(|| {
-        fail(
-            "the rule has no `const META = #{ id: …, title: …, severity: …, remediation: … }`"
-                .into(),
-            None,
-        )
+    let meta_at = locate(source, "META");
+    let meta_value = scope
+        .get("META")
+        .cloned()
+        .ok_or_else(|| fail("the rule has no `META` constant".into()).help(META_HELP))?;
+    let meta_json: Value = rhai::serde::from_dynamic(&meta_value).map_err(|e| {
+        fail(format!("`META` is not plain data: {e}"))
+            .at(meta_at)
+            .help("`META` holds only strings, numbers, booleans, arrays and maps")
     })?;
-    let meta_json: Value = rhai::serde::from_dynamic(&meta_value)
-        .map_err(|e| fail(format!("`META` is not plain data: {e}"), None))?;
-    let meta: RuleMeta = serde_json::from_value(meta_json)
-        .map_err(|e| fail(format!("invalid `META`: {e}"), None))?;
+    let meta: RuleMeta = serde_json::from_value(meta_json).map_err(|e| {
+        fail(format!("invalid `META`: {e}"))
+            .at(meta_at)
+            .help(META_HELP)
+    })?;
 
+    let id_at = locate(source, &format!("\"{}\"", meta.id)).or(meta_at);
     if !is_rule_id(&meta.id) {
-        return Err(fail(
-            format!(
-                "rule id `{}` must be kebab-case: lowercase letters, digits and `-`",
-                meta.id
-            ),
-            None,
-        ));
+        return Err(fail(format!(
+            "rule id `{}` must be kebab-case: lowercase letters, digits and `-`",
+            meta.id
+        ))
+        .at(id_at));
     }
     if let Some(expected) = expected_id
         && expected != meta.id
     {
-        return Err(fail(
-            format!(
-                "rule id `{}` does not match the file name `{expected}.rhai`",
-                meta.id
-            ),
-            None,
-        ));
+        return Err(fail(format!(
+            "rule id `{}` does not match the file name `{expected}.rhai`",
+            meta.id
+        ))
+        .at(id_at)
+        .help(format!(
+            "rename the file to `{}.rhai` or set `id: \"{expected}\"`",
+            meta.id
+        )));
     }
     for (name, spec) in &meta.settings {
+        let setting_at = locate(source, &format!("\"{name}\"")).or(meta_at);
         if matches!(name.as_str(), "enabled" | "severity") {
-            return Err(fail(format!("setting name `{name}` is reserved"), None));
+            return Err(fail(format!("setting name `{name}` is reserved")).at(setting_at));
         }
         spec.kind
             .check(&spec.default)
-            .map_err(|e| fail(format!("default of setting `{name}`: {e}"), None))?;
+            .map_err(|e| fail(format!("default of setting `{name}`: {e}")).at(setting_at))?;
     }
 
     // Evaluation calls only the entry function; the top level has done its job.
@@ -272,7 +362,8 @@ pub fn compile_rule(
     })
 }
 
-fn is_rule_id(id: &str) -> bool {
+/// Whether `id` is a valid rule id: kebab-case.
+pub fn is_rule_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()
@@ -358,19 +449,86 @@ impl RuleSet {
     ) -> Result<(), RuleLoadError> {
         let rule = compile_rule(&self.engine, origin, source, expected_id)?;
         if let Some(existing) = self.get(&rule.meta.id) {
-            return Err(RuleLoadError {
-                origin: origin.to_string(),
-                line: None,
-                column: None,
-                message: format!(
+            let mut error = RuleLoadError::new(
+                origin,
+                format!(
                     "rule id `{}` is already defined by {}",
                     rule.meta.id, existing.origin
                 ),
-            });
+            )
+            .at(locate(source, &format!("\"{}\"", rule.meta.id)))
+            .help(
+                "rule ids are unique across the default pack and every rules directory \
+                 (testing a copy of the default pack? add --no-default-rules)",
+            );
+            error.source = Some(source.into());
+            return Err(error);
         }
         self.rules.push(Arc::new(rule));
         self.rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
         Ok(())
+    }
+
+    /// Adds the rules in `path`: every `*.rhai` file of a directory (not recursive, in name
+    /// order), or one `.rhai` file. Each file's stem must be its rule id. Returns the ids
+    /// added; a file that does not load is an error and the others are still added.
+    pub fn add_path(&mut self, path: &Path) -> (Vec<String>, Vec<RuleLoadError>) {
+        let mut added = Vec::new();
+        let mut errors = Vec::new();
+        for file in match rule_files(path) {
+            Ok(files) => files,
+            Err(error) => return (added, vec![error]),
+        } {
+            let origin = file.display().to_string();
+            let source = match std::fs::read_to_string(&file) {
+                Ok(source) => source,
+                Err(e) => {
+                    errors.push(RuleLoadError::new(&origin, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            let stem = file.file_stem().and_then(|s| s.to_str());
+            match self.add_source(&origin, &source, stem) {
+                Ok(()) => added.extend(stem.map(str::to_string)),
+                Err(error) => errors.push(error),
+            }
+        }
+        (added, errors)
+    }
+
+    /// Recompiles the rule loaded from `origin` from `source` (watch mode). On an error
+    /// the set is unchanged, so the last good version keeps running. Returns the id the
+    /// file had before, if it was loaded (it differs when the edit changed the id).
+    pub fn reload_source(
+        &mut self,
+        origin: &str,
+        source: &str,
+        expected_id: Option<&str>,
+    ) -> Result<Option<String>, RuleLoadError> {
+        let rule = compile_rule(&self.engine, origin, source, expected_id)?;
+        if let Some(existing) = self.get(&rule.meta.id)
+            && existing.origin != origin
+        {
+            let mut error = RuleLoadError::new(
+                origin,
+                format!(
+                    "rule id `{}` is already defined by {}",
+                    rule.meta.id, existing.origin
+                ),
+            );
+            error.source = Some(source.into());
+            return Err(error);
+        }
+        let previous = self.remove_origin(origin);
+        self.rules.push(Arc::new(rule));
+        self.rules.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
+        Ok(previous)
+    }
+
+    /// Removes the rule loaded from `origin`; returns its id.
+    pub fn remove_origin(&mut self, origin: &str) -> Option<String> {
+        let index = self.rules.iter().position(|r| r.origin == origin)?;
+        Some(self.rules.remove(index).meta.id.clone())
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -389,6 +547,23 @@ impl RuleSet {
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.meta.id.as_str()).collect()
     }
+}
+
+/// The rule files `path` stands for: itself when it is a file, else the `*.rhai` files
+/// in it, sorted.
+pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleLoadError> {
+    let origin = path.display().to_string();
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| RuleLoadError::new(&origin, format!("cannot read rules directory: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "rhai") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The rule's reference page: header, metadata, its docs and a settings table. `portcullis

@@ -9,7 +9,7 @@
 //! read); the functions in [`rule_api`] are documented with `///` comments, from which
 //! [`crate::api_docs`] generates the rule API reference.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -276,6 +276,30 @@ pub fn credential_format(text: &str) -> Option<&'static str> {
         .map(|i| CREDENTIAL_FORMATS[i].0)
 }
 
+thread_local! {
+    /// The container a rule last looked at (its address), so that a runtime error can name
+    /// the container being evaluated. Set by every container getter: one thread-local
+    /// store, cheaper than any bookkeeping in the rules.
+    static LAST_CONTAINER: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_container(container: &Arc<Container>) {
+    LAST_CONTAINER.with(|last| last.set(Arc::as_ptr(container) as usize));
+}
+
+/// Forgets the last container; call before running a rule.
+pub(crate) fn reset_last_container() {
+    LAST_CONTAINER.with(|last| last.set(0));
+}
+
+/// The container of `containers` the running rule last looked at, if any.
+pub(crate) fn last_container(containers: &[Arc<Container>]) -> Option<&Arc<Container>> {
+    let address = LAST_CONTAINER.with(Cell::get);
+    containers
+        .iter()
+        .find(|c| Arc::as_ptr(c) as usize == address)
+}
+
 /// Keyed by pattern text; ahash because these lookups sit on the per-container path and the
 /// keys come from our own configuration, not from an attacker choosing collisions.
 type Cache<T> = HashMap<String, Result<T, String>, ahash::RandomState>;
@@ -427,52 +451,62 @@ pub mod rule_api {
     /// The container's name.
     #[rhai_fn(get = "name", pure)]
     pub fn container_name(c: &mut Container) -> ImmutableString {
+        note_container(&c.0);
         c.0.name.as_str().into()
     }
     /// `init`, `app` or `ephemeral`.
     #[rhai_fn(get = "role", pure)]
     pub fn container_role(c: &mut Container) -> ImmutableString {
+        note_container(&c.0);
         c.0.role.as_str().into()
     }
     /// Field path of the container, e.g. `spec.template.spec.initContainers[0]`.
     #[rhai_fn(get = "path", pure)]
     pub fn container_path(c: &mut Container) -> ImmutableString {
+        note_container(&c.0);
         c.0.path.as_str().into()
     }
     /// The container's image, parsed and normalized.
     #[rhai_fn(get = "image", pure)]
     pub fn container_image(c: &mut Container) -> Image {
+        note_container(&c.0);
         ImageView::of(&c.0)
     }
     /// The effective pull policy: the field when set, else Kubernetes' default (`Always` for
     /// the tag `latest` or no tag and no digest, else `IfNotPresent`).
     #[rhai_fn(get = "image_pull_policy", pure)]
     pub fn container_image_pull_policy(c: &mut Container) -> ImmutableString {
+        note_container(&c.0);
         c.0.image_pull_policy.as_str().into()
     }
     /// The pull policy as written in the manifest, or `()` when unset.
     #[rhai_fn(get = "image_pull_policy_set", pure)]
     pub fn container_image_pull_policy_set(c: &mut Container) -> Dynamic {
+        note_container(&c.0);
         opt_str(c.0.image_pull_policy_set.as_deref())
     }
     /// The effective securityContext (container fields over pod fields).
     #[rhai_fn(get = "security", pure)]
     pub fn container_security(c: &mut Container) -> SecurityContext {
+        note_container(&c.0);
         SecurityView(c.0.clone())
     }
     /// The container's `command`, as an array of strings.
     #[rhai_fn(get = "command", pure)]
     pub fn container_command(c: &mut Container) -> Array {
+        note_container(&c.0);
         string_array(&c.0.command)
     }
     /// The container's `args`, as an array of strings.
     #[rhai_fn(get = "args", pure)]
     pub fn container_args(c: &mut Container) -> Array {
+        note_container(&c.0);
         string_array(&c.0.args)
     }
     /// The container's environment variables, in order.
     #[rhai_fn(get = "env", pure)]
     pub fn container_env(c: &mut Container) -> Array {
+        note_container(&c.0);
         (0..c.0.env.len())
             .map(|i| Dynamic::from(EnvView(c.0.clone(), i)))
             .collect()
@@ -654,6 +688,35 @@ pub mod rule_api {
     }
 
     // ---- Helpers ----
+
+    /// Compares two versions: `-1` when `a` is older, `0` when equal, `1` when newer.
+    /// Numeric parts compare as numbers (`1.10` > `1.9`), missing parts count as 0
+    /// (`v2` = `2.0.0`), a leading `v` and `+build` metadata are ignored, and a `-suffix`
+    /// sorts before the plain version (`1.2.0-rc1` < `1.2.0`). Text that is not a version
+    /// (`latest`) is an error: check `is_version` first when the input may be a word.
+    #[rhai_fn(return_raw)]
+    pub fn version_compare(
+        a: ImmutableString,
+        b: ImmutableString,
+    ) -> Result<rhai::INT, Box<EvalAltResult>> {
+        let order = crate::version::compare(&a, &b).map_err(error)?;
+        Ok(order as rhai::INT)
+    }
+
+    /// Whether `version` is at least `minimum` (see `version_compare`).
+    #[rhai_fn(return_raw)]
+    pub fn version_at_least(
+        version: ImmutableString,
+        minimum: ImmutableString,
+    ) -> Result<bool, Box<EvalAltResult>> {
+        let order = crate::version::compare(&version, &minimum).map_err(error)?;
+        Ok(order.is_ge())
+    }
+
+    /// Whether `text` parses as a version for `version_compare` (`1.27`, `v2.4.1-rc1`).
+    pub fn is_version(text: ImmutableString) -> bool {
+        crate::version::Version::parse(&text).is_ok()
+    }
 
     /// Parses `reference` like a container image (`nginx` -> `docker.io/library/nginx`).
     /// Check `.valid` before reading its parts.

@@ -112,6 +112,8 @@ impl fmt::Display for ExpectedFinding {
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
     pub name: String,
+    /// Expected findings that occurred.
+    pub matched: Vec<String>,
     /// Expected findings that did not occur.
     pub missing: Vec<String>,
     /// Findings that occurred but were not expected.
@@ -152,6 +154,14 @@ pub fn find_test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Runs every case of one test file against `rules`.
 pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String> {
     let display = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
+    run_test_source(rules, path, &text)
+}
+
+/// Runs the cases in `text`, the contents of the test file `path`. Files named by cases
+/// are read relative to `path`'s directory.
+pub fn run_test_source(rules: &RuleSet, path: &Path, text: &str) -> Result<FileOutcome, String> {
+    let display = path.display();
     let rule = rule_id_of(path)
         .ok_or_else(|| format!("{display}: test files are named `<rule-id>{TEST_FILE_SUFFIX}`"))?
         .to_string();
@@ -160,8 +170,7 @@ pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String
             "{display}: no rule `{rule}` is loaded for this test file"
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
-    let file: TestFile = serde_yaml::from_str(&text).map_err(|e| format!("{display}: {e}"))?;
+    let file: TestFile = serde_yaml::from_str(text).map_err(|e| format!("{display}: {e}"))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut cases = Vec::new();
     for case in file.cases {
@@ -215,10 +224,11 @@ fn run_case(
 
     let mut unmatched: Vec<&Finding> = report.findings.iter().collect();
     let mut missing = Vec::new();
+    let mut matched = Vec::new();
     for expected in &case.expect {
         match unmatched.iter().position(|f| expected.matches(f, rule)) {
             Some(i) => {
-                unmatched.remove(i);
+                matched.push(describe_finding(unmatched.remove(i)));
             }
             None => missing.push(expected.to_string()),
         }
@@ -246,6 +256,7 @@ fn run_case(
     }
     Ok(CaseOutcome {
         name,
+        matched,
         missing,
         unexpected,
         error_mismatches,
