@@ -49,3 +49,39 @@ pub fn workspace_root() -> PathBuf {
 pub fn rules_dir() -> PathBuf {
     workspace_root().join("rules")
 }
+
+/// The `portcullis` binary of this build, built on first use if `cargo test` did not.
+pub fn portcullis_binary() -> &'static PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>/deps");
+        let path = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
+        if !path.exists() {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "-p", "portcullis"])
+                .current_dir(workspace_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building portcullis failed");
+        }
+        path
+    })
+}
+
+/// A fresh scratch directory under the target directory, removed first if it exists.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("scratch")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}

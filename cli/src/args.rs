@@ -27,6 +27,59 @@ pub enum Command {
     Rules(RulesArgs),
     /// Show a rule's documentation and settings.
     Explain(ExplainArgs),
+    /// Run rule test files (`<rule-id>.tests.yaml`); without paths, the default pack's own.
+    Test(TestArgs),
+    /// Create files from a template.
+    New {
+        #[command(subcommand)]
+        what: NewCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// Scaffold a rule and its test file, which pass as generated.
+    Rule(NewRuleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewRuleArgs {
+    /// The rule id: kebab-case, e.g. `require-owner-label`. Also the file names.
+    pub name: String,
+    /// Directory to create the files in (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// Where rules come from; shared by every command that uses rules.
+#[derive(Debug, Clone, Args)]
+pub struct RuleSourceArgs {
+    /// Load custom rules: a directory of `.rhai` files or one file. Repeatable.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Do not load the default rule pack; only rules given with `--rules`.
+    #[arg(long)]
+    pub no_default_rules: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Directories holding rules and their `*.tests.yaml` files (the rules there are
+    /// loaded next to the default pack), or single test files.
+    pub paths: Vec<PathBuf>,
+
+    /// Do not load the default rule pack.
+    #[arg(long)]
+    pub no_default_rules: bool,
+
+    /// Re-run the tests whenever a rule or test file changes.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// When to colour output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +87,13 @@ pub struct CheckArgs {
     /// Files (.yaml, .yml, .json), directories (searched recursively) or `-` for stdin.
     /// Reads stdin when no path is given and stdin is not a terminal.
     pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub rule_source: RuleSourceArgs,
+
+    /// Keep running: re-check whenever a manifest, rule or the configuration changes.
+    #[arg(long)]
+    pub watch: bool,
 
     /// Configuration file [default: ./portcullis.yaml when it exists].
     #[arg(short, long, value_name = "FILE")]
@@ -70,6 +130,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct RulesArgs {
+    #[command(flatten)]
+    pub rule_source: RuleSourceArgs,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -79,6 +142,9 @@ pub struct RulesArgs {
 pub struct ExplainArgs {
     /// The rule id, e.g. `latest-tag`.
     pub rule: String,
+
+    #[command(flatten)]
+    pub rule_source: RuleSourceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

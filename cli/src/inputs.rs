@@ -85,6 +85,16 @@ fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// Whether a directory walk picks up `path` as a manifest (watch mode asks this of files
+/// that appear after the walk).
+pub fn is_walked_manifest(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    !hidden && is_manifest(path) && !is_portcullis_file(path)
+}
+
 fn is_manifest(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())

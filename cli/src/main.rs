@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod diagnostics;
 mod inputs;
 mod output;
 
@@ -41,6 +42,10 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Rules(args) => commands::rules::run(args),
         Command::Explain(args) => commands::explain::run(args),
+        Command::Test(args) => commands::test::run(args),
+        Command::New {
+            what: args::NewCommand::Rule(args),
+        } => commands::new::run_rule(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

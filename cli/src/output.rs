@@ -9,22 +9,34 @@ use crate::args::ColorChoice;
 
 pub struct Printer {
     color: bool,
+    stderr_color: bool,
 }
 
 impl Printer {
     pub fn stdout(choice: ColorChoice) -> Printer {
-        let color = match choice {
+        let decide = |is_terminal: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
             ColorChoice::Auto => {
-                std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
-        Printer { color }
+        Printer {
+            color: decide(std::io::stdout().is_terminal()),
+            stderr_color: decide(std::io::stderr().is_terminal()),
+        }
     }
 
-    fn paint(&self, style: Style, text: &str) -> String {
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Whether text written to stderr may be coloured.
+    pub fn stderr_color(&self) -> bool {
+        self.stderr_color
+    }
+
+    pub fn paint(&self, style: Style, text: &str) -> String {
         if self.color {
             format!("{style}{text}{style:#}")
         } else {
@@ -52,15 +64,6 @@ impl Printer {
         out.write_all(b"\n")?;
         out.flush()
     }
-
-    /// Errors that stop a run before any input is checked; they go to stderr.
-    pub fn errors(&self, errors: &[InputError]) -> std::io::Result<()> {
-        let mut err = std::io::stderr().lock();
-        for error in errors {
-            writeln!(err, "error: {error}")?;
-        }
-        Ok(())
-    }
 }
 
 fn severity_style(severity: Severity) -> Style {
@@ -75,7 +78,22 @@ fn severity_style(severity: Severity) -> Style {
 }
 
 /// Text for people: findings grouped by resource with file:line, errors, then a summary.
-pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> std::io::Result<()> {
+pub fn print_text_report(
+    printer: &Printer,
+    report: &Report,
+    files: usize,
+    render_error: &dyn Fn(&InputError) -> String,
+) -> std::io::Result<()> {
+    printer.text(&text_report(printer, report, files, render_error))
+}
+
+/// The text report as a string (watch mode prints it between its own lines).
+pub fn text_report(
+    printer: &Printer,
+    report: &Report,
+    files: usize,
+    render_error: &dyn Fn(&InputError) -> String,
+) -> String {
     let bold = Style::new().bold();
     let dim = Style::new().dimmed();
     let mut out = String::new();
@@ -114,7 +132,11 @@ pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> st
             "error",
         );
         for error in &report.errors {
-            out.push_str(&format!("{label}: {error}\n"));
+            let rendered = render_error(error);
+            match rendered.strip_prefix("error: ") {
+                Some(line) => out.push_str(&format!("{label}: {line}")),
+                None => out.push_str(&rendered),
+            }
         }
     }
     if !out.is_empty() {
@@ -122,7 +144,7 @@ pub fn print_text_report(printer: &Printer, report: &Report, files: usize) -> st
     }
     out.push_str(&summary_line(report, files));
     out.push('\n');
-    printer.text(&out)
+    out
 }
 
 fn push_finding(

@@ -2,12 +2,14 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use portcullis_engine::{Config, Date, InputError, Policy, Report, RuleSet, Selection, Severity};
+use portcullis_engine::{Config, Date, InputError, Policy, Report, Selection, Severity};
 use rayon::prelude::*;
 
 use crate::Outcome;
 use crate::args::{CheckArgs, Format};
+use crate::diagnostics::{Renderer, Sources};
 use crate::inputs::{self, Input};
 use crate::output::{self, Printer};
 
@@ -22,19 +24,24 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
             .num_threads(threads.max(1))
             .build_global();
     }
-
     let today = match args.today.as_deref().map(Date::parse).transpose() {
         Ok(date) => date.unwrap_or_else(Date::today),
         Err(e) => return usage_error(&printer, args.format, format!("--today: {e}")),
     };
-    let (config, mut config_errors) = load_config(args.config.as_deref());
-    let rules = RuleSet::builtin();
-    let selection = Selection {
-        select: args.select.clone(),
-        ignore: args.ignore.clone(),
-    };
+    if args.watch {
+        return super::watch::run_check(args, today);
+    }
+
+    let loaded_config = load_config(args.config.as_deref());
+    let (rules, rule_errors) = super::load_rules(&args.rule_source);
+    let mut sources = Sources::of_rules(&rules);
+    if let Some((name, text)) = &loaded_config.text {
+        sources.add(name, text.clone());
+    }
+    let mut config_errors = loaded_config.errors;
+    let selection = selection(&args);
     // Resolve even a broken configuration, so one run reports every problem in it.
-    let policy = Policy::new(&rules, &config, &selection, today);
+    let policy = Policy::new(&rules, &loaded_config.config, &selection, today);
     if let Err(errors) = &policy {
         config_errors.extend(errors.iter().cloned());
     }
@@ -42,9 +49,53 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         Ok(policy) if config_errors.is_empty() => policy,
         _ => {
             config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            return fatal(&printer, args.format, config_errors);
+            print_rule_errors(&printer, args.format, &rule_errors);
+            return fatal(&printer, args.format, config_errors, &sources);
         }
     };
+    warn_expired(&policy);
+
+    let Some(paths) = input_paths(&args) else {
+        return usage_error(
+            &printer,
+            args.format,
+            "no input: give files or directories to check, or `-` to read stdin".into(),
+        );
+    };
+    let (inputs, mut errors) = inputs::expand(&paths);
+    let mut report = check_inputs(&policy, &inputs);
+    report.errors.append(&mut errors);
+    // A rule that does not load is reported; the other rules have run.
+    report
+        .errors
+        .extend(rule_errors.iter().map(super::rule_error_entry));
+    report.sort();
+
+    match args.format {
+        Format::Json => printer.write_json(|out| report.write_json(out))?,
+        Format::Text => {
+            let renderer = Renderer::new(printer.color());
+            let render = |e: &InputError| match rule_errors
+                .iter()
+                .find(|r| r.origin == e.file && r.line == e.line)
+            {
+                Some(rule_error) => renderer.rule_load_error(rule_error),
+                None => renderer.input_error(e, &sources),
+            };
+            output::print_text_report(&printer, &report, inputs.len(), &render)?
+        }
+    }
+    Ok(outcome(&report, args.fail_on.into()))
+}
+
+pub fn selection(args: &CheckArgs) -> Selection {
+    Selection {
+        select: args.select.clone(),
+        ignore: args.ignore.clone(),
+    }
+}
+
+pub fn warn_expired(policy: &Policy) {
     for expired in policy.expired_exemptions() {
         log::warn!(
             "exemption {} (rule `{}`) expired on {} and no longer applies",
@@ -53,33 +104,37 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
             expired.expires.map(|d| d.to_string()).unwrap_or_default()
         );
     }
+}
 
-    let mut paths = args.paths.clone();
-    if paths.is_empty() {
-        if std::io::stdin().is_terminal() {
-            return usage_error(
-                &printer,
-                args.format,
-                "no input: give files or directories to check, or `-` to read stdin".into(),
-            );
+/// The paths to check; stdin when none are given and stdin is not a terminal.
+pub fn input_paths(args: &CheckArgs) -> Option<Vec<PathBuf>> {
+    if !args.paths.is_empty() {
+        return Some(args.paths.clone());
+    }
+    if std::io::stdin().is_terminal() {
+        return None;
+    }
+    Some(vec![PathBuf::from("-")])
+}
+
+/// Rule load errors go to stderr with code frames in text mode; in JSON they are entries
+/// of the report.
+fn print_rule_errors(
+    printer: &Printer,
+    format: Format,
+    errors: &[portcullis_engine::RuleLoadError],
+) {
+    if format == Format::Text {
+        let renderer = Renderer::new(printer.stderr_color());
+        for error in errors {
+            eprint!("{}", renderer.rule_load_error(error));
         }
-        paths.push(PathBuf::from("-"));
     }
-    let (inputs, mut errors) = inputs::expand(&paths);
-    let mut report = check_inputs(&policy, &inputs);
-    report.errors.append(&mut errors);
-    report.sort();
-
-    match args.format {
-        Format::Json => printer.write_json(|out| report.write_json(out))?,
-        Format::Text => output::print_text_report(&printer, &report, inputs.len())?,
-    }
-    Ok(outcome(&report, args.fail_on.into()))
 }
 
 /// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
 /// as soon as it is checked, so memory holds findings, not inputs.
-fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
+pub fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
     let reports: Vec<Report> = inputs
         .par_iter()
         .map(|input| match input.read() {
@@ -93,28 +148,56 @@ fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
     Report::concat(reports)
 }
 
-/// The configuration (what is valid of it) and its problems.
-fn load_config(path: Option<&Path>) -> (Config, Vec<InputError>) {
+/// A configuration as loaded: what is valid of it, its problems, and its text (for code
+/// frames).
+pub struct LoadedConfig {
+    pub config: Config,
+    pub errors: Vec<InputError>,
+    pub text: Option<(String, Arc<str>)>,
+    /// The file it came from, when there is one.
+    pub path: Option<PathBuf>,
+}
+
+pub fn load_config(path: Option<&Path>) -> LoadedConfig {
     let path = match path {
         Some(path) => path.to_path_buf(),
         None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
-        None => return (Config::default(), Vec::new()),
+        None => {
+            return LoadedConfig {
+                config: Config::default(),
+                errors: Vec::new(),
+                text: None,
+                path: None,
+            };
+        }
     };
     let name = path.display().to_string();
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             log::info!("using configuration {name}");
-            Config::parse_lenient(&name, &text)
+            let (config, errors) = Config::parse_lenient(&name, &text);
+            LoadedConfig {
+                config,
+                errors,
+                text: Some((name, text.into())),
+                path: Some(path),
+            }
         }
-        Err(e) => {
-            let error =
-                InputError::new(&name, None, None, format!("cannot read configuration: {e}"));
-            (Config::default(), vec![error])
-        }
+        Err(e) => LoadedConfig {
+            config: Config::default(),
+            errors: vec![InputError::new(
+                &name,
+                None,
+                None,
+                format!("cannot read configuration: {e}"),
+            )],
+            text: None,
+            path: Some(path),
+        },
     }
 }
 
-fn outcome(report: &Report, fail_on: Severity) -> Outcome {
+pub fn outcome(report: &Report, fail_on: Severity) -> Outcome {
     if !report.errors.is_empty() {
         Outcome::Errors
     } else if report.max_severity().is_some_and(|s| s >= fail_on) {
@@ -129,12 +212,18 @@ fn usage_error(printer: &Printer, format: Format, message: String) -> std::io::R
         printer,
         format,
         vec![InputError::new("<command line>", None, None, message)],
+        &Sources::default(),
     )
 }
 
 /// Ends a run that could not check anything. JSON consumers still get a JSON document, with
 /// the errors in it; people get the errors on stderr.
-fn fatal(printer: &Printer, format: Format, errors: Vec<InputError>) -> std::io::Result<Outcome> {
+fn fatal(
+    printer: &Printer,
+    format: Format,
+    errors: Vec<InputError>,
+    sources: &Sources,
+) -> std::io::Result<Outcome> {
     match format {
         Format::Json => {
             let report = Report {
@@ -143,7 +232,12 @@ fn fatal(printer: &Printer, format: Format, errors: Vec<InputError>) -> std::io:
             };
             printer.write_json(|out| report.write_json(out))?;
         }
-        Format::Text => printer.errors(&errors)?,
+        Format::Text => {
+            let renderer = Renderer::new(printer.stderr_color());
+            for error in &errors {
+                eprint!("{}", renderer.input_error(error, sources));
+            }
+        }
     }
     Ok(Outcome::Errors)
 }

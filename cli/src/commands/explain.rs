@@ -1,13 +1,15 @@
 //! `portcullis explain ID`: a rule's documentation and settings.
 
-use portcullis_engine::RuleSet;
-
 use crate::Outcome;
 use crate::args::ExplainArgs;
 use crate::output::Printer;
 
 pub fn run(args: ExplainArgs) -> std::io::Result<Outcome> {
-    let rules = RuleSet::builtin();
+    let (rules, errors) = super::load_rules(&args.rule_source);
+    let renderer = crate::diagnostics::Renderer::new(false);
+    for error in &errors {
+        eprint!("{}", renderer.rule_load_error(error));
+    }
     let printer = Printer::stdout(crate::args::ColorChoice::Auto);
     let Some(rule) = rules.get(&args.rule) else {
         let known = rules.ids().join(", ");
@@ -18,5 +20,9 @@ pub fn run(args: ExplainArgs) -> std::io::Result<Outcome> {
         return Ok(Outcome::Errors);
     };
     printer.text(&portcullis_engine::rules::render_markdown(rule))?;
-    Ok(Outcome::Clean)
+    Ok(if errors.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Errors
+    })
 }

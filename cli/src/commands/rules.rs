@@ -1,13 +1,15 @@
 //! `portcullis rules`: the rule table.
 
-use portcullis_engine::RuleSet;
-
 use crate::Outcome;
 use crate::args::{Format, RulesArgs};
 use crate::output::Printer;
 
 pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
-    let rules = RuleSet::builtin();
+    let (rules, errors) = super::load_rules(&args.rule_source);
+    let renderer = crate::diagnostics::Renderer::new(false);
+    for error in &errors {
+        eprint!("{}", renderer.rule_load_error(error));
+    }
     let printer = Printer::stdout(crate::args::ColorChoice::Auto);
     match args.format {
         Format::Json => {
@@ -56,5 +58,9 @@ pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
             printer.text(&out)?;
         }
     }
-    Ok(Outcome::Clean)
+    Ok(if errors.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Errors
+    })
 }

@@ -1,0 +1,210 @@
+//! `portcullis test [PATH]...`: run rule test files and show expected versus actual
+//! findings for every case that fails.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anstyle::{AnsiColor, Style};
+use portcullis_engine::rules::BUILTIN_RULE_TESTS;
+use portcullis_engine::testing::{self, FileOutcome, TEST_FILE_SUFFIX};
+
+use crate::Outcome;
+use crate::args::{RuleSourceArgs, TestArgs};
+use crate::diagnostics::Renderer;
+use crate::output::Printer;
+
+pub fn run(args: TestArgs) -> std::io::Result<Outcome> {
+    if args.watch {
+        return super::watch::run_test(args);
+    }
+    let printer = Printer::stdout(args.color);
+    let (text, outcome) = run_once(&args, &printer);
+    printer.text(&text)?;
+    Ok(outcome)
+}
+
+/// What `portcullis test` loads: the rule directories and the test files in them.
+pub struct Plan {
+    pub rule_source: RuleSourceArgs,
+    /// Test files on disk; empty when testing the embedded default pack.
+    pub test_files: Vec<PathBuf>,
+    pub builtin_tests: bool,
+}
+
+/// Works out what to load from the paths: directories hold rules and tests, files are
+/// test files whose directory holds their rule.
+pub fn plan(args: &TestArgs) -> Result<Plan, String> {
+    let mut rule_dirs: Vec<PathBuf> = Vec::new();
+    let mut test_files = Vec::new();
+    for path in &args.paths {
+        if path.is_dir() {
+            test_files.extend(
+                testing::find_test_files(path)
+                    .map_err(|e| format!("{}: cannot read directory: {e}", path.display()))?,
+            );
+            rule_dirs.push(path.clone());
+        } else if path.is_file() && testing::rule_id_of(path).is_some() {
+            test_files.push(path.clone());
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if !rule_dirs.contains(&dir) {
+                rule_dirs.push(dir);
+            }
+        } else if path.is_file() {
+            return Err(format!(
+                "{}: not a test file (test files are named `<rule-id>{TEST_FILE_SUFFIX}`)",
+                path.display()
+            ));
+        } else {
+            return Err(format!("{}: no such file or directory", path.display()));
+        }
+    }
+    test_files.dedup();
+    Ok(Plan {
+        rule_source: RuleSourceArgs {
+            rules: rule_dirs,
+            no_default_rules: args.no_default_rules,
+        },
+        test_files,
+        builtin_tests: args.paths.is_empty(),
+    })
+}
+
+/// Runs the tests once; returns the text to print and the outcome.
+pub fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
+    let started = Instant::now();
+    let plan = match plan(args) {
+        Ok(plan) => plan,
+        Err(message) => return (format!("error: {message}\n"), Outcome::Errors),
+    };
+    let (rules, rule_errors) = super::load_rules(&plan.rule_source);
+    let mut out = String::new();
+    let renderer = Renderer::new(printer.color());
+    for error in &rule_errors {
+        out.push_str(&renderer.rule_load_error(error));
+    }
+    let mut results = Vec::new();
+    if plan.builtin_tests {
+        for (name, text) in BUILTIN_RULE_TESTS {
+            let path = Path::new("builtin:").join(name);
+            results.push(testing::run_test_source(&rules, &path, text));
+        }
+    }
+    for file in &plan.test_files {
+        let failed_to_load = rule_errors.iter().any(|e| {
+            Path::new(&e.origin).file_stem().and_then(|s| s.to_str()) == testing::rule_id_of(file)
+        });
+        if failed_to_load {
+            // Its rule did not compile; that error is shown above.
+            results.push(Err(format!(
+                "{}: skipped: its rule did not load",
+                file.display()
+            )));
+            continue;
+        }
+        results.push(testing::run_test_file(&rules, file));
+    }
+    let summary = render_results(printer, &results, &mut out);
+    let errors = summary.errors + rule_errors.len();
+    let status = if errors > 0 || summary.failed > 0 {
+        printer.paint(
+            Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
+            "FAILED",
+        )
+    } else {
+        printer.paint(
+            Style::new().fg_color(Some(AnsiColor::Green.into())).bold(),
+            "ok",
+        )
+    };
+    out.push_str(&format!(
+        "\ntest result: {status}. {} passed, {} failed, {} error(s) in {} file(s) ({} ms)\n",
+        summary.passed,
+        summary.failed,
+        errors,
+        summary.files,
+        started.elapsed().as_millis()
+    ));
+    if results.is_empty() && rule_errors.is_empty() {
+        out.push_str("note: no test files found (they are named `<rule-id>.tests.yaml`)\n");
+    }
+    let outcome = if errors > 0 {
+        Outcome::Errors
+    } else if summary.failed > 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    };
+    (out, outcome)
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    passed: usize,
+    failed: usize,
+    errors: usize,
+    files: usize,
+}
+
+fn render_results(
+    printer: &Printer,
+    results: &[Result<FileOutcome, String>],
+    out: &mut String,
+) -> Summary {
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let dim = Style::new().dimmed();
+    let mut summary = Summary::default();
+    for result in results {
+        summary.files += 1;
+        let file = match result {
+            Ok(file) => file,
+            Err(message) => {
+                summary.errors += 1;
+                out.push_str(&format!(
+                    "{}: {message}\n",
+                    printer.paint(red.bold(), "error")
+                ));
+                continue;
+            }
+        };
+        out.push_str(&printer.paint(Style::new().bold(), &file.path.display().to_string()));
+        out.push('\n');
+        for case in &file.cases {
+            if case.passed() {
+                summary.passed += 1;
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    printer.paint(green, "ok  "),
+                    case.name
+                ));
+                continue;
+            }
+            summary.failed += 1;
+            out.push_str(&format!(
+                "  {} {}\n",
+                printer.paint(red.bold(), "FAIL"),
+                case.name
+            ));
+            out.push_str(&printer.paint(
+                dim,
+                "       findings: `-` expected but missing, `+` found but not expected\n",
+            ));
+            for line in &case.matched {
+                out.push_str(&format!("         {line}\n"));
+            }
+            for line in &case.missing {
+                out.push_str(&printer.paint(red, &format!("       - {line}\n")));
+            }
+            for line in &case.unexpected {
+                out.push_str(&printer.paint(green, &format!("       + {line}\n")));
+            }
+            for line in &case.error_mismatches {
+                out.push_str(&printer.paint(red, &format!("       ! {line}\n")));
+            }
+        }
+    }
+    summary
+}

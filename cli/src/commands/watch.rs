@@ -1,0 +1,751 @@
+//! `check --watch` and `test --watch`: re-run on every save.
+//!
+//! File events come from notify through a debouncer (editors write a file in several steps:
+//! truncate + write, or write a temporary file and rename it over the original). The loop
+//! blocks on a channel, so an idle watch uses no CPU. Only what changed is redone: a
+//! manifest edit re-reads that file; a rule edit recompiles that rule and re-evaluates only
+//! it on the workloads already loaded; a configuration edit re-resolves settings and
+//! re-evaluates without re-reading manifests. A rule that stops compiling is reported with
+//! a code frame and its last good version keeps running.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use anstyle::{AnsiColor, Style};
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use portcullis_engine::{
+    Date, Finding, LoadedWorkloads, Policy, Report, RuleLoadError, RuleSet, annotation_error,
+    load_workloads,
+};
+
+use crate::Outcome;
+use crate::args::{CheckArgs, Format, TestArgs};
+use crate::diagnostics::{Renderer, Sources};
+use crate::inputs::{self, Input};
+use crate::output::{self, Printer};
+
+/// How long the debouncer waits for a burst of events to settle. Short enough that a
+/// re-run lands well within 300 ms of a save, long enough to merge an editor's
+/// write-and-rename into one change.
+const DEBOUNCE: Duration = Duration::from_millis(40);
+
+enum Wake {
+    Changed(Vec<PathBuf>),
+    WatchError(String),
+    Interrupted,
+}
+
+/// Watches `roots` and delivers debounced changes and Ctrl-C on one channel.
+fn watch(roots: &[(PathBuf, RecursiveMode)]) -> Result<(impl Drop, Receiver<Wake>), String> {
+    let (tx, rx) = channel::<Wake>();
+    let events = tx.clone();
+    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
+        let wake = match result {
+            Ok(events) => Wake::Changed(
+                events
+                    .into_iter()
+                    .filter(|e| !e.kind.is_access())
+                    .flat_map(|e| e.event.paths)
+                    .collect(),
+            ),
+            Err(errors) => Wake::WatchError(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        };
+        let _ = events.send(wake);
+    })
+    .map_err(|e| format!("cannot watch files: {e}"))?;
+    for (root, mode) in roots {
+        debouncer
+            .watch(root, *mode)
+            .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
+    }
+    set_interrupt_handler(tx);
+    Ok((debouncer, rx))
+}
+
+fn set_interrupt_handler(tx: Sender<Wake>) {
+    // Ends the loop instead of killing the process mid-print.
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = tx.send(Wake::Interrupted);
+    }) {
+        log::warn!("cannot handle Ctrl-C: {e}");
+    }
+}
+
+/// The directory to watch for `path` and how: a directory recursively; a file through its
+/// directory, so that an editor replacing the file by a rename is seen.
+fn watch_root(path: &Path, recursive_dirs: bool) -> Option<(PathBuf, RecursiveMode)> {
+    let absolute = absolute(path);
+    if absolute.is_dir() {
+        let mode = if recursive_dirs {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        Some((absolute, mode))
+    } else {
+        absolute
+            .parent()
+            .map(|dir| (dir.to_path_buf(), RecursiveMode::NonRecursive))
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    path.canonicalize()
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Events name files by the absolute path of the watched directory; a deleted file cannot
+/// be canonicalized, so its directory is.
+fn event_path(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => absolute(dir).join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn banner(printer: &Printer, text: &str) -> String {
+    let line = format!("── {text} ");
+    let width = 72usize.saturating_sub(line.chars().count());
+    printer.paint(
+        Style::new().bold(),
+        &format!("\n{line}{}\n", "─".repeat(width)),
+    )
+}
+
+fn clock() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn describe_changes(paths: &[PathBuf]) -> String {
+    let cwd = std::env::current_dir().ok().map(|d| absolute(&d));
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            cwd.as_ref()
+                .and_then(|cwd| p.strip_prefix(cwd).ok())
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        })
+        .collect();
+    match names.len() {
+        0 => "no change".into(),
+        1..=3 => names.join(", "),
+        n => format!("{}, {} and {} more", names[0], names[1], n - 2),
+    }
+}
+
+// ---------------------------------------------------------------- check --watch
+
+/// One watched manifest: its workloads, loaded once per edit, and results per rule.
+struct FileState {
+    loaded: LoadedWorkloads,
+    /// Annotation problems, once per workload.
+    workload_errors: Vec<portcullis_engine::InputError>,
+    by_rule: HashMap<String, Report>,
+}
+
+struct CheckSession {
+    args: CheckArgs,
+    today: Date,
+    printer: Printer,
+    renderer: Renderer,
+    rules: RuleSet,
+    /// Rule files that do not compile now; their last good version (if any) still runs.
+    broken_rules: BTreeMap<String, RuleLoadError>,
+    config_path: Option<PathBuf>,
+    config_text: Option<(String, Arc<str>)>,
+    /// `Err` holds the configuration's problems; the previous policy keeps running.
+    policy: Option<Policy>,
+    config_errors: Vec<portcullis_engine::InputError>,
+    /// Manifests by absolute path, with the name used in reports.
+    files: BTreeMap<PathBuf, (String, FileState)>,
+    /// Manifest roots: (absolute, as given).
+    manifest_roots: Vec<(PathBuf, PathBuf)>,
+    rule_roots: Vec<PathBuf>,
+    previous: BTreeSet<FindingKey>,
+    input_errors: Vec<portcullis_engine::InputError>,
+    /// What the last update redid, for the user to see that only that was redone.
+    redone: Vec<String>,
+}
+
+pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
+    let printer = Printer::stdout(args.color);
+    if args.format != Format::Text {
+        eprintln!("error: --watch prints text for people; drop --format");
+        return Ok(Outcome::Errors);
+    }
+    if args.paths.is_empty() || args.paths.iter().any(|p| p.as_os_str() == "-") {
+        eprintln!("error: --watch needs files or directories to watch (not stdin)");
+        return Ok(Outcome::Errors);
+    }
+    let mut session = CheckSession::start(args, today, printer);
+    let mut roots: Vec<(PathBuf, RecursiveMode)> = Vec::new();
+    for path in &session.args.paths {
+        roots.extend(watch_root(path, true));
+    }
+    for path in &session.args.rule_source.rules {
+        roots.extend(watch_root(path, false));
+    }
+    if let Some(config) = &session.config_path {
+        roots.extend(watch_root(config, false));
+    } else {
+        // A portcullis.yaml created while watching is picked up.
+        roots.extend(watch_root(Path::new("."), false));
+    }
+    roots.sort();
+    roots.dedup();
+    let (_watcher, events) = match watch(&roots) {
+        Ok(pair) => pair,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Outcome::Errors);
+        }
+    };
+    let started = Instant::now();
+    session.evaluate_all();
+    session.print(
+        &banner(&session.printer, &format!("{} checked", clock())),
+        started,
+        false,
+    )?;
+    session.print_watching()?;
+
+    loop {
+        match events.recv() {
+            Ok(Wake::Changed(paths)) => {
+                let started = Instant::now();
+                let mut paths: Vec<PathBuf> = paths.iter().map(|p| event_path(p)).collect();
+                // More events may have landed meanwhile; take them in the same run.
+                while let Ok(Wake::Changed(more)) = events.try_recv() {
+                    paths.extend(more.iter().map(|p| event_path(p)));
+                }
+                paths.sort();
+                paths.dedup();
+                let relevant = session.apply(&paths);
+                if relevant.is_empty() {
+                    continue;
+                }
+                let title = format!("{} {}", clock(), describe_changes(&relevant));
+                session.print(&banner(&session.printer, &title), started, true)?;
+            }
+            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
+            Ok(Wake::Interrupted) | Err(_) => break,
+        }
+    }
+    println!("stopped watching");
+    Ok(Outcome::Clean)
+}
+
+impl CheckSession {
+    fn start(args: CheckArgs, today: Date, printer: Printer) -> CheckSession {
+        let loaded_config = super::check::load_config(args.config.as_deref());
+        let (rules, rule_errors) = super::load_rules(&args.rule_source);
+        let manifest_roots = args
+            .paths
+            .iter()
+            .map(|p| (absolute(p), p.clone()))
+            .collect();
+        let rule_roots = args.rule_source.rules.iter().map(|p| absolute(p)).collect();
+        let renderer = Renderer::new(printer.color());
+        let mut session = CheckSession {
+            today,
+            renderer,
+            rules,
+            broken_rules: rule_errors
+                .into_iter()
+                .map(|e| (e.origin.clone(), e))
+                .collect(),
+            config_path: loaded_config.path.clone(),
+            config_text: loaded_config.text.clone(),
+            policy: None,
+            config_errors: loaded_config.errors.clone(),
+            files: BTreeMap::new(),
+            manifest_roots,
+            rule_roots,
+            previous: BTreeSet::new(),
+            input_errors: Vec::new(),
+            redone: Vec::new(),
+            printer,
+            args,
+        };
+        session.resolve_policy(&loaded_config.config);
+        let (inputs, errors) = inputs::expand(&session.args.paths);
+        session.input_errors = errors;
+        for input in inputs {
+            if let Input::File(path) = input {
+                session.load_file(&absolute(&path), path.display().to_string());
+            }
+        }
+        session
+    }
+
+    /// Resolves the configuration against the rules; on errors the previous policy stays.
+    fn resolve_policy(&mut self, config: &portcullis_engine::Config) {
+        let selection = super::check::selection(&self.args);
+        match Policy::new(&self.rules, config, &selection, self.today) {
+            Ok(policy) if self.config_errors.is_empty() => {
+                super::check::warn_expired(&policy);
+                self.policy = Some(policy);
+            }
+            Ok(_) => {}
+            Err(errors) => self.config_errors.extend(errors),
+        }
+    }
+
+    fn reload_config(&mut self) {
+        let loaded = super::check::load_config(self.args.config.as_deref());
+        self.config_path = loaded.path.clone();
+        self.config_text = loaded.text.clone();
+        self.config_errors = loaded.errors.clone();
+        self.resolve_policy(&loaded.config);
+    }
+
+    fn load_file(&mut self, absolute: &Path, name: String) {
+        let text = match Input::File(absolute.to_path_buf()).read() {
+            Ok(text) => text,
+            Err(mut error) => {
+                error.file = name.clone();
+                let loaded = LoadedWorkloads {
+                    errors: vec![error],
+                    ..LoadedWorkloads::default()
+                };
+                let state = FileState {
+                    loaded,
+                    workload_errors: Vec::new(),
+                    by_rule: HashMap::new(),
+                };
+                self.files.insert(absolute.to_path_buf(), (name, state));
+                return;
+            }
+        };
+        let loaded = load_workloads(&name, &text);
+        let workload_errors = loaded
+            .workloads
+            .iter()
+            .filter_map(|w| annotation_error(w, &name))
+            .collect();
+        let state = FileState {
+            loaded,
+            workload_errors,
+            by_rule: HashMap::new(),
+        };
+        self.files.insert(absolute.to_path_buf(), (name, state));
+    }
+
+    /// Evaluates `rule` (or every rule) on the files given (or all files) from their
+    /// loaded workloads.
+    fn evaluate(&mut self, rule: Option<&str>, only_file: Option<&Path>) {
+        let Some(policy) = &self.policy else { return };
+        let ids: Vec<String> = match rule {
+            Some(id) => vec![id.to_string()],
+            None => policy.rule_ids().iter().map(|s| s.to_string()).collect(),
+        };
+        for (path, (name, state)) in self.files.iter_mut() {
+            if only_file.is_some_and(|f| f != path) {
+                continue;
+            }
+            if rule.is_none() {
+                state.by_rule.clear();
+            }
+            for id in &ids {
+                let mut report = Report::default();
+                for workload in &state.loaded.workloads {
+                    policy.check_workload_rule(id, workload.clone(), name, &mut report);
+                }
+                state.by_rule.insert(id.clone(), report);
+            }
+        }
+    }
+
+    fn evaluate_all(&mut self) {
+        self.evaluate(None, None);
+    }
+
+    /// Applies a batch of changed paths; returns the ones that mattered.
+    fn apply(&mut self, paths: &[PathBuf]) -> Vec<PathBuf> {
+        self.redone.clear();
+        let mut relevant = Vec::new();
+        let mut config_changed = false;
+        for path in paths {
+            if self.is_config(path) {
+                config_changed = true;
+                relevant.push(path.clone());
+            } else if self.is_rule_file(path) {
+                self.apply_rule_change(path);
+                relevant.push(path.clone());
+            } else if let Some(name) = self.manifest_name(path) {
+                if path.is_file() {
+                    self.load_file(path, name.clone());
+                    self.evaluate(None, Some(path));
+                    let workloads = self
+                        .files
+                        .get(path)
+                        .map_or(0, |(_, s)| s.loaded.workloads.len());
+                    self.redone
+                        .push(format!("re-checked {name} ({workloads} workload(s))"));
+                } else {
+                    self.files.remove(path);
+                    self.redone
+                        .push(format!("{name} is gone; dropped its findings"));
+                }
+                relevant.push(path.clone());
+            }
+        }
+        if config_changed {
+            self.reload_config();
+            self.evaluate_all();
+            self.redone.push(format!(
+                "reloaded the configuration; re-evaluated every rule on {} workload(s)",
+                self.workload_count()
+            ));
+        }
+        relevant
+    }
+
+    fn apply_rule_change(&mut self, path: &Path) {
+        let origin = self
+            .args
+            .rule_source
+            .rules
+            .iter()
+            .zip(&self.rule_roots)
+            .find_map(|(given, root)| {
+                if root == path {
+                    Some(given.clone())
+                } else {
+                    path.strip_prefix(root).ok().map(|rest| given.join(rest))
+                }
+            })
+            .unwrap_or_else(|| path.to_path_buf())
+            .display()
+            .to_string();
+        let stem = path.file_stem().and_then(|s| s.to_str());
+        let outcome = match std::fs::read_to_string(path) {
+            Ok(text) => self.rules.reload_source(&origin, &text, stem),
+            Err(_) => {
+                // Deleted (or renamed away): its findings go with it.
+                self.broken_rules.remove(&origin);
+                let removed = self.rules.remove_origin(&origin);
+                self.rebuild_policy();
+                for (_, state) in self.files.values_mut() {
+                    if let Some(id) = &removed {
+                        state.by_rule.remove(id);
+                    }
+                }
+                return;
+            }
+        };
+        match outcome {
+            Ok(previous_id) => {
+                self.broken_rules.remove(&origin);
+                self.rebuild_policy();
+                if let Some(previous) = previous_id {
+                    for (_, state) in self.files.values_mut() {
+                        state.by_rule.remove(&previous);
+                    }
+                }
+                let id = self
+                    .rules
+                    .rules()
+                    .iter()
+                    .find(|r| r.origin == origin)
+                    .map(|r| r.meta.id.clone());
+                if let Some(id) = id {
+                    self.evaluate(Some(&id), None);
+                    self.redone.push(format!(
+                        "recompiled `{id}`; re-evaluated it on {} workload(s)",
+                        self.workload_count()
+                    ));
+                }
+            }
+            Err(error) => {
+                self.redone
+                    .push(format!("{origin} does not compile; nothing re-evaluated"));
+                self.broken_rules.insert(origin, error);
+            }
+        }
+    }
+
+    fn workload_count(&self) -> usize {
+        self.files
+            .values()
+            .map(|(_, s)| s.loaded.workloads.len())
+            .sum()
+    }
+
+    /// Settings are resolved per rule set: after a rule changes, rebuild the policy from
+    /// the configuration as it is (re-reading it is cheap and keeps errors current).
+    fn rebuild_policy(&mut self) {
+        self.reload_config();
+    }
+
+    fn is_config(&self, path: &Path) -> bool {
+        match &self.config_path {
+            Some(config) => absolute(config) == path,
+            None => {
+                self.args.config.is_none()
+                    && path.file_name().is_some_and(|n| n == "portcullis.yaml")
+                    && path.parent()
+                        == std::env::current_dir()
+                            .ok()
+                            .map(|d| absolute(&d))
+                            .as_deref()
+            }
+        }
+    }
+
+    fn is_rule_file(&self, path: &Path) -> bool {
+        path.extension().is_some_and(|e| e == "rhai")
+            && self
+                .rule_roots
+                .iter()
+                .any(|root| root == path || path.parent() == Some(root.as_path()))
+    }
+
+    /// The report name of a manifest under a watched root, or `None` when `path` is not one.
+    fn manifest_name(&self, path: &Path) -> Option<String> {
+        if let Some((name, _)) = self.files.get(path) {
+            return Some(name.clone());
+        }
+        self.manifest_roots.iter().find_map(|(root, given)| {
+            if root == path {
+                return Some(given.display().to_string());
+            }
+            let rest = path.strip_prefix(root).ok()?;
+            let hidden = rest
+                .components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+            (!hidden && inputs::is_walked_manifest(path))
+                .then(|| given.join(rest).display().to_string())
+        })
+    }
+
+    fn report(&self) -> Report {
+        let mut parts = Vec::new();
+        let active: BTreeSet<&str> = self
+            .policy
+            .as_ref()
+            .map(|p| p.rule_ids().into_iter().collect())
+            .unwrap_or_default();
+        for (_, state) in self.files.values() {
+            parts.push(Report {
+                errors: state
+                    .loaded
+                    .errors
+                    .iter()
+                    .chain(&state.workload_errors)
+                    .cloned()
+                    .collect(),
+                resources: state.loaded.workloads.len(),
+                skipped: state.loaded.skipped,
+                ..Report::default()
+            });
+            for (id, report) in &state.by_rule {
+                if active.contains(id.as_str()) {
+                    parts.push(report.clone());
+                }
+            }
+        }
+        let mut report = Report::concat(parts);
+        report.errors.extend(self.input_errors.iter().cloned());
+        report.sort();
+        report
+    }
+
+    fn print(&mut self, banner: &str, started: Instant, show_diff: bool) -> std::io::Result<()> {
+        let report = self.report();
+        let mut sources = Sources::of_rules(&self.rules);
+        if let Some((name, text)) = &self.config_text {
+            sources.add(name, text.clone());
+        }
+        let mut out = String::from(banner);
+        for error in &self.config_errors {
+            out.push_str(&self.renderer.input_error(error, &sources));
+        }
+        if !self.config_errors.is_empty() && self.policy.is_some() {
+            out.push_str("note: the configuration has errors; the last valid one is in use\n");
+        }
+        for (origin, error) in &self.broken_rules {
+            out.push_str(&self.renderer.rule_load_error(error));
+            let running = self.rules.rules().iter().any(|r| &r.origin == origin);
+            if running {
+                out.push_str(&format!(
+                    "note: {origin} does not compile; its last good version keeps running\n"
+                ));
+            }
+        }
+        let render = |e: &portcullis_engine::InputError| self.renderer.input_error(e, &sources);
+        out.push_str(&output::text_report(
+            &self.printer,
+            &report,
+            self.files.len(),
+            &render,
+        ));
+        let current: BTreeSet<FindingKey> = report.findings.iter().map(FindingKey::of).collect();
+        if show_diff {
+            out.push_str(&self.diff(&current));
+        }
+        let mut done = format!("done in {} ms", started.elapsed().as_millis());
+        if !self.redone.is_empty() {
+            done.push_str(&format!(": {}", self.redone.join("; ")));
+        }
+        out.push_str(
+            &self
+                .printer
+                .paint(Style::new().dimmed(), &format!("{done}\n")),
+        );
+        self.previous = current;
+        self.printer.text(&out)
+    }
+
+    fn diff(&self, current: &BTreeSet<FindingKey>) -> String {
+        let new: Vec<&FindingKey> = current.difference(&self.previous).collect();
+        let fixed: Vec<&FindingKey> = self.previous.difference(current).collect();
+        if new.is_empty() && fixed.is_empty() {
+            return "since last run: no change in findings\n".into();
+        }
+        let mut out = format!("since last run: {} new, {} fixed\n", new.len(), fixed.len());
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+        let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+        for key in new {
+            out.push_str(&self.printer.paint(red, &format!("  + new    {key}\n")));
+        }
+        for key in fixed {
+            out.push_str(&self.printer.paint(green, &format!("  - fixed  {key}\n")));
+        }
+        out
+    }
+
+    fn print_watching(&self) -> std::io::Result<()> {
+        self.printer.text(&self.printer.paint(
+            Style::new().dimmed(),
+            "watching for changes to manifests, rules and configuration (Ctrl-C to stop)\n",
+        ))
+    }
+}
+
+/// What makes a finding "the same" across runs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct FindingKey {
+    file: String,
+    resource: String,
+    rule: String,
+    container: Option<String>,
+    message: String,
+}
+
+impl FindingKey {
+    fn of(finding: &Finding) -> FindingKey {
+        let r = &finding.resource;
+        FindingKey {
+            file: r.file.clone(),
+            resource: format!("{} {}/{}", r.kind, r.namespace, r.name),
+            rule: finding.rule.to_string(),
+            container: finding.container.clone(),
+            message: finding.message.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.file, self.resource, self.rule)?;
+        if let Some(container) = &self.container {
+            write!(f, " container `{container}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+// ---------------------------------------------------------------- test --watch
+
+pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
+    let printer = Printer::stdout(args.color);
+    let plan = match super::test::plan(&args) {
+        Ok(plan) => plan,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Outcome::Errors);
+        }
+    };
+    if plan.builtin_tests {
+        eprintln!("error: --watch needs the directories holding your rules and tests");
+        return Ok(Outcome::Errors);
+    }
+    let mut roots: Vec<(PathBuf, RecursiveMode)> = plan
+        .rule_source
+        .rules
+        .iter()
+        .filter_map(|dir| watch_root(dir, true))
+        .collect();
+    roots.sort();
+    roots.dedup();
+    let (_watcher, events) = match watch(&roots) {
+        Ok(pair) => pair,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(Outcome::Errors);
+        }
+    };
+    let run = |title: &str| -> std::io::Result<()> {
+        let (text, _) = super::test::run_once(&args, &printer);
+        printer.text(&banner(&printer, title))?;
+        printer.text(&text)?;
+        printer.text(&printer.paint(
+            Style::new().dimmed(),
+            "watching rules and tests for changes (Ctrl-C to stop)\n",
+        ))
+    };
+    run(&format!("{} tested", clock()))?;
+    loop {
+        match events.recv() {
+            Ok(Wake::Changed(paths)) => {
+                let mut paths: Vec<PathBuf> = paths;
+                while let Ok(Wake::Changed(more)) = events.try_recv() {
+                    paths.extend(more);
+                }
+                // Tests read rules, test files and the manifests they name: any file
+                // but editor droppings counts.
+                paths.retain(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.') && !n.ends_with('~'))
+                });
+                paths.sort();
+                paths.dedup();
+                if paths.is_empty() {
+                    continue;
+                }
+                run(&format!("{} {}", clock(), describe_changes(&paths)))?;
+            }
+            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
+            Ok(Wake::Interrupted) | Err(_) => break,
+        }
+    }
+    println!("stopped watching");
+    Ok(Outcome::Clean)
+}
