@@ -431,6 +431,12 @@ pub mod rule_api {
     pub fn workload_pod_spec_path(w: &mut Workload) -> ImmutableString {
         w.0.pod_spec_path.as_str().into()
     }
+    /// Field path of the pod's metadata, for findings about pod labels or annotations:
+    /// `metadata` for a Pod, `spec.template.metadata` for a Deployment.
+    #[rhai_fn(get = "pod_metadata_path", pure)]
+    pub fn workload_pod_metadata_path(w: &mut Workload) -> ImmutableString {
+        w.0.pod_metadata_path().into()
+    }
     /// Every container: init, app and ephemeral, in that order.
     #[rhai_fn(get = "containers", pure)]
     pub fn workload_containers(w: &mut Workload) -> Array {

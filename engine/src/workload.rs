@@ -175,6 +175,15 @@ impl Workload {
         }
     }
 
+    /// Field path of the pod's metadata: `metadata` for a Pod, else the pod template's
+    /// (`spec.template.metadata`).
+    pub fn pod_metadata_path(&self) -> String {
+        match self.pod_spec_path.strip_suffix(".spec") {
+            Some(template_path) => format!("{template_path}.metadata"),
+            None => "metadata".to_string(),
+        }
+    }
+
     /// The object's own labels.
     pub fn labels(&self) -> BTreeMap<String, String> {
         string_map(self.metadata(), "labels")

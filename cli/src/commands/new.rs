@@ -107,7 +107,10 @@ pub fn run_rule(args: NewRuleArgs) -> std::io::Result<Outcome> {
             }
             let dir = args.dir.display();
             println!(
-                "\nnext:\n  portcullis test {dir}                      # run its tests\n  portcullis check --rules {dir} MANIFESTS   # use it\n  portcullis test --watch {dir}              # re-test on every save"
+                "\nnext steps (docs/writing-rules.md walks through them):\n  \
+                 portcullis test {dir}\n      run its tests\n  \
+                 portcullis test --watch {dir}\n      re-run them on every save\n  \
+                 portcullis check --rules {dir} MANIFESTS...\n      use the rule"
             );
             Ok(Outcome::Clean)
         }
