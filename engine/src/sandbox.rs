@@ -168,7 +168,7 @@ fn string_array(items: &[String]) -> rhai::Array {
 const CACHE_CAPACITY: usize = 4096;
 
 /// Well-known credential formats: (label, pattern). One `RegexSet` tests them all at once.
-const CREDENTIAL_FORMATS: [(&str, &str); 8] = [
+const CREDENTIAL_FORMATS: [(&str, &str); 9] = [
     (
         "an AWS access key ID",
         r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
@@ -176,6 +176,12 @@ const CREDENTIAL_FORMATS: [(&str, &str); 8] = [
     (
         "a PEM private key",
         r"-----BEGIN ([A-Z]+ )*PRIVATE KEY-----",
+    ),
+    (
+        // `-----BEGIN ` then `PRIVATE KEY` at any of its three base64 alignments: keys are
+        // often pasted base64-encoded, as Secrets store them.
+        "a base64-encoded PEM private key",
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}?(UFJJVkFURSBLRV|BSSVZBVEUgS0VZ|QUklWQVRFIEtFW)",
     ),
     ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
     ("a GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
