@@ -374,3 +374,81 @@ fn settings_errors_point_at_the_configuration_line() {
     );
     assert!(text.contains("expected list of strings"), "{text}");
 }
+
+#[test]
+fn a_missing_rules_path_stops_the_run() {
+    let dir = scratch_dir("authoring-missing-path");
+    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    let output = run_in(&dir, &["check", "--rules", "polices", "pod.yaml"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("--rules polices: no such file or directory"));
+    assert!(
+        stdout(&output).is_empty(),
+        "nothing is checked: {}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn broken_test_files_point_at_their_lines() {
+    let dir = scratch_dir("authoring-test-file-errors");
+    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let tests = dir.join("policies/team-rule.tests.yaml");
+    let original = std::fs::read_to_string(&tests).unwrap();
+
+    // Not valid as a test file: a frame at the case, and the shape of a test file.
+    std::fs::write(&tests, original.replace("    expect: []\n", "")).unwrap();
+    let output = run_in(&dir, &["test", "policies"]);
+    assert_eq!(code(&output), 2);
+    let text = stdout(&output);
+    assert!(
+        text.contains("invalid test file: cases[1]: missing field `expect`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- name: images from other registries pass"),
+        "{text}"
+    );
+
+    // A broken inline manifest: the error names the test file's line, not the manifest's.
+    let broken = original.replace(
+        "containers: [{name: app, image: \"registry.company.com/team/app:1.0\"}]\n    expect: []",
+        "containers: [{name: app, image: \"registry.company.com/team/app:1.0\"}\n    expect: []",
+    );
+    assert_ne!(broken, original);
+    std::fs::write(&tests, &broken).unwrap();
+    let output = run_in(&dir, &["test", "policies"]);
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    let error_line = text
+        .lines()
+        .find(|l| l.contains("unexpected error:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let manifest_end = broken
+        .lines()
+        .position(|l| {
+            l.contains("containers: [{name: app, image: \"registry.company.com/team/app:1.0\"}")
+        })
+        .unwrap()
+        + 1;
+    let line: usize = error_line
+        .split("team-rule.tests.yaml:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{error_line}"));
+    assert!(
+        (manifest_end..=manifest_end + 1).contains(&line),
+        "error at line {line}, manifest ends at {manifest_end}: {error_line}"
+    );
+
+    // Expecting a container the manifest does not have says so.
+    std::fs::write(
+        &tests,
+        original.replace("- {container: app}", "- {container: sidecar}"),
+    )
+    .unwrap();
+    let output = run_in(&dir, &["test", "policies"]);
+    assert_eq!(code(&output), 1);
+    assert!(stdout(&output).contains("(the manifest has no container `sidecar`)"));
+}

@@ -101,6 +101,24 @@ impl Renderer {
         out
     }
 
+    /// A problem at `line`:`column` of `file`, drawn over `text`.
+    pub fn at(
+        &self,
+        file: &str,
+        text: &Arc<str>,
+        (line, column): (usize, usize),
+        message: String,
+        help: Option<String>,
+    ) -> String {
+        self.draw(&Frame {
+            message,
+            span: span_at(text, line, column),
+            source: NamedSource::new(file, text.clone()),
+            label: "here".into(),
+            help,
+        })
+    }
+
     /// A rule that failed to load, with a frame when the position is known.
     pub fn rule_load_error(&self, error: &RuleLoadError) -> String {
         let frame = error.source.as_ref().and_then(|text| {

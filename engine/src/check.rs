@@ -64,7 +64,7 @@ impl Policy {
         let known = rules.ids();
         let unknown_rule = |id: &str| {
             format!(
-                "unknown rule `{id}`; known rules: {}",
+                "unknown rule `{id}`; known rules: {} (a rule of your own? load it with `--rules DIR`)",
                 known
                     .iter()
                     .map(|k| format!("`{k}`"))

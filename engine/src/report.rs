@@ -148,7 +148,8 @@ impl fmt::Display for InputError {
             write!(f, ":{line}")?;
         }
         if let Some(document) = self.document {
-            write!(f, " (document {document})")?;
+            // People count documents from 1; the JSON `document` field is a 0-based index.
+            write!(f, " (document {})", document + 1)?;
         }
         write!(f, ": {}", self.message)
     }

@@ -260,6 +260,10 @@ fn compile_rule_inner(
         let error = fail(format!("syntax error: {message}")).at(position(e.position()));
         if message.contains("'default' is a reserved keyword") {
             error.help("quote it as a map key: `\"default\": …`")
+        } else if message.contains("Undefined variable: settings")
+            || message.contains("Undefined variable: workload")
+        {
+            error.help(ENTRY_HELP)
         } else if message.contains("Expecting ';'") {
             // Rhai notices at the next statement; the fix belongs after the previous one.
             match e
@@ -292,8 +296,9 @@ fn compile_rule_inner(
         })?;
     if entry.params.len() != 2 {
         return Err(fail(format!(
-            "`fn {ENTRY_FUNCTION}` takes {} parameters; it must take two: (workload, settings)",
-            entry.params.len()
+            "`fn {ENTRY_FUNCTION}` takes {} parameter{}; it must take two: (workload, settings)",
+            entry.params.len(),
+            if entry.params.len() == 1 { "" } else { "s" }
         ))
         .at(locate(source, &format!("fn {ENTRY_FUNCTION}")))
         .help(ENTRY_HELP));

@@ -108,6 +108,36 @@ impl fmt::Display for ExpectedFinding {
     }
 }
 
+/// A test file that cannot be run: unreadable, not valid YAML, or naming no loaded rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFileError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl TestFileError {
+    fn new(path: &Path, message: impl Into<String>) -> TestFileError {
+        TestFileError {
+            file: path.display().to_string(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for TestFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 /// The result of one test case.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
@@ -152,29 +182,55 @@ pub fn find_test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Runs every case of one test file against `rules`.
-pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, String> {
-    let display = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{display}: {e}"))?;
+pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, TestFileError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| TestFileError::new(path, e.to_string()))?;
     run_test_source(rules, path, &text)
 }
 
 /// Runs the cases in `text`, the contents of the test file `path`. Files named by cases
 /// are read relative to `path`'s directory.
-pub fn run_test_source(rules: &RuleSet, path: &Path, text: &str) -> Result<FileOutcome, String> {
-    let display = path.display();
+pub fn run_test_source(
+    rules: &RuleSet,
+    path: &Path,
+    text: &str,
+) -> Result<FileOutcome, TestFileError> {
     let rule = rule_id_of(path)
-        .ok_or_else(|| format!("{display}: test files are named `<rule-id>{TEST_FILE_SUFFIX}`"))?
+        .ok_or_else(|| {
+            TestFileError::new(
+                path,
+                format!("test files are named `<rule-id>{TEST_FILE_SUFFIX}`"),
+            )
+        })?
         .to_string();
     if rules.get(&rule).is_none() {
-        return Err(format!(
-            "{display}: no rule `{rule}` is loaded for this test file"
+        return Err(TestFileError::new(
+            path,
+            format!("no rule `{rule}` is loaded for this test file"),
         ));
     }
-    let file: TestFile = serde_yaml::from_str(text).map_err(|e| format!("{display}: {e}"))?;
+    let file: TestFile = serde_yaml::from_str(text).map_err(|e| {
+        let location = e.location();
+        let message = e.to_string();
+        // The location is in the fields; keep the message about what is wrong.
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        TestFileError {
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            ..TestFileError::new(path, format!("invalid test file: {message}"))
+        }
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut cases = Vec::new();
     for case in file.cases {
-        cases.push(run_case(rules, &rule, base, case).map_err(|e| format!("{display}: {e}"))?);
+        let inline_at = case
+            .manifest
+            .as_deref()
+            .and_then(|m| inline_manifest_line(text, &case.name, m));
+        cases.push(
+            run_case(rules, &rule, path, base, case, inline_at)
+                .map_err(|message| TestFileError::new(path, message))?,
+        );
     }
     Ok(FileOutcome {
         path: path.to_path_buf(),
@@ -183,15 +239,45 @@ pub fn run_test_source(rules: &RuleSet, path: &Path, text: &str) -> Result<FileO
     })
 }
 
+/// The line of the test file where an inline manifest starts, so that errors in it name
+/// test-file lines: the first line after the case's `name:` that holds the manifest's first
+/// line.
+fn inline_manifest_line(file_text: &str, case_name: &str, manifest: &str) -> Option<usize> {
+    let first = manifest.lines().find(|l| !l.trim().is_empty())?.trim();
+    let lines: Vec<&str> = file_text.lines().collect();
+    let name_line = lines.iter().position(|l| {
+        let l = l.trim_start().trim_start_matches("- ").trim_start();
+        l.strip_prefix("name:")
+            .map(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'') == case_name)
+            .unwrap_or(false)
+    })?;
+    let offset = lines[name_line..].iter().position(|l| l.trim() == first)?;
+    // The manifest's own leading blank lines come before its first line.
+    let leading = manifest.lines().take_while(|l| l.trim().is_empty()).count();
+    Some(name_line + offset + 1 - leading)
+}
+
 fn run_case(
     rules: &RuleSet,
     rule: &str,
+    test_file: &Path,
     base: &Path,
     case: TestCase,
+    inline_at: Option<usize>,
 ) -> Result<CaseOutcome, String> {
     let name = case.name.clone();
     let (source_name, text) = match (&case.manifest, &case.file) {
-        (Some(manifest), None) => (format!("{name}.yaml"), manifest.clone()),
+        // Padded with blank lines so that line numbers in errors are the test file's.
+        (Some(manifest), None) => match inline_at {
+            Some(line) => (
+                test_file.display().to_string(),
+                "\n".repeat(line.saturating_sub(1)) + manifest.as_str(),
+            ),
+            None => (
+                format!("{} (case `{name}`)", test_file.display()),
+                manifest.clone(),
+            ),
+        },
         (None, Some(file)) => {
             let path = base.join(file);
             let text = std::fs::read_to_string(&path)
@@ -222,6 +308,12 @@ fn run_case(
     })?;
     let report = policy.check_source(&source_name, &text);
 
+    let loaded = crate::check::load_workloads(&source_name, &text);
+    let container_names: std::collections::BTreeSet<&str> = loaded
+        .workloads
+        .iter()
+        .flat_map(|w| w.containers.iter().map(|c| c.name.as_str()))
+        .collect();
     let mut unmatched: Vec<&Finding> = report.findings.iter().collect();
     let mut missing = Vec::new();
     let mut matched = Vec::new();
@@ -230,7 +322,12 @@ fn run_case(
             Some(i) => {
                 matched.push(describe_finding(unmatched.remove(i)));
             }
-            None => missing.push(expected.to_string()),
+            None => missing.push(match &expected.container {
+                Some(container) if !container_names.contains(container.as_str()) => {
+                    format!("{expected} (the manifest has no container `{container}`)")
+                }
+                _ => expected.to_string(),
+            }),
         }
     }
     let unexpected = unmatched.iter().map(|f| describe_finding(f)).collect();

@@ -28,6 +28,9 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         Ok(date) => date.unwrap_or_else(Date::today),
         Err(e) => return usage_error(&printer, args.format, format!("--today: {e}")),
     };
+    if let Some(message) = super::missing_rule_path(&args.rule_source) {
+        return usage_error(&printer, args.format, message);
+    }
     if args.watch {
         return super::watch::run_check(args, today);
     }

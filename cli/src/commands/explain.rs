@@ -5,6 +5,10 @@ use crate::args::ExplainArgs;
 use crate::output::Printer;
 
 pub fn run(args: ExplainArgs) -> std::io::Result<Outcome> {
+    if let Some(message) = super::missing_rule_path(&args.rule_source) {
+        eprintln!("error: {message}");
+        return Ok(Outcome::Errors);
+    }
     let (rules, errors) = super::load_rules(&args.rule_source);
     let renderer = crate::diagnostics::Renderer::new(false);
     for error in &errors {

@@ -11,6 +11,16 @@ use portcullis_engine::{InputError, RuleLoadError, RuleSet};
 
 use crate::args::RuleSourceArgs;
 
+/// A `--rules` path that does not exist: a typo, which would otherwise run the check
+/// without the rules the user meant.
+pub fn missing_rule_path(source: &RuleSourceArgs) -> Option<String> {
+    source
+        .rules
+        .iter()
+        .find(|path| !path.exists())
+        .map(|path| format!("--rules {}: no such file or directory", path.display()))
+}
+
 /// The default pack (unless turned off) plus the user's rules. Rules that do not load are
 /// returned as errors; the others are in the set.
 pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
@@ -29,6 +39,9 @@ pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
             added.join(", ")
         );
         errors.append(&mut failed);
+    }
+    if rules.rules().is_empty() && errors.is_empty() {
+        log::warn!("no rules loaded: --no-default-rules and no `.rhai` files in the --rules paths");
     }
     (rules, errors)
 }

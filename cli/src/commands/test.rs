@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anstyle::{AnsiColor, Style};
 use portcullis_engine::rules::BUILTIN_RULE_TESTS;
-use portcullis_engine::testing::{self, FileOutcome, TEST_FILE_SUFFIX};
+use portcullis_engine::testing::{self, FileOutcome, TEST_FILE_SUFFIX, TestFileError};
 
 use crate::Outcome;
 use crate::args::{RuleSourceArgs, TestArgs};
@@ -98,15 +98,17 @@ pub fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
         });
         if failed_to_load {
             // Its rule did not compile; that error is shown above.
-            results.push(Err(format!(
-                "{}: skipped: its rule did not load",
-                file.display()
-            )));
+            results.push(Err(TestFileError {
+                file: file.display().to_string(),
+                line: None,
+                column: None,
+                message: "skipped: its rule did not load".into(),
+            }));
             continue;
         }
         results.push(testing::run_test_file(&rules, file));
     }
-    let summary = render_results(printer, &results, &mut out);
+    let summary = render_results(printer, &renderer, &results, &mut out);
     let errors = summary.errors + rule_errors.len();
     let status = if errors > 0 || summary.failed > 0 {
         printer.paint(
@@ -150,7 +152,8 @@ struct Summary {
 
 fn render_results(
     printer: &Printer,
-    results: &[Result<FileOutcome, String>],
+    renderer: &Renderer,
+    results: &[Result<FileOutcome, TestFileError>],
     out: &mut String,
 ) -> Summary {
     let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
@@ -161,12 +164,9 @@ fn render_results(
         summary.files += 1;
         let file = match result {
             Ok(file) => file,
-            Err(message) => {
+            Err(error) => {
                 summary.errors += 1;
-                out.push_str(&format!(
-                    "{}: {message}\n",
-                    printer.paint(red.bold(), "error")
-                ));
+                out.push_str(&render_file_error(printer, renderer, error));
                 continue;
             }
         };
@@ -188,10 +188,12 @@ fn render_results(
                 printer.paint(red.bold(), "FAIL"),
                 case.name
             ));
-            out.push_str(&printer.paint(
-                dim,
-                "       findings: `-` expected but missing, `+` found but not expected\n",
-            ));
+            if !case.missing.is_empty() || !case.unexpected.is_empty() {
+                out.push_str(&printer.paint(
+                    dim,
+                    "       findings: `-` expected but missing, `+` found but not expected\n",
+                ));
+            }
             for line in &case.matched {
                 out.push_str(&format!("         {line}\n"));
             }
@@ -207,4 +209,25 @@ fn render_results(
         }
     }
     summary
+}
+
+/// A test file error, over the file's text when it has a position.
+fn render_file_error(printer: &Printer, renderer: &Renderer, error: &TestFileError) -> String {
+    if let (Some(line), Some(column)) = (error.line, error.column)
+        && let Ok(text) = std::fs::read_to_string(&error.file)
+    {
+        return renderer.at(
+            &error.file,
+            &text.into(),
+            (line, column),
+            format!("{}:{line}: {}", error.file, error.message),
+            Some(
+                "a test file holds `cases:`, each with `name`, `manifest` or `file`, \
+                 optional `settings`, and `expect`"
+                    .into(),
+            ),
+        );
+    }
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+    format!("{}: {error}\n", printer.paint(red, "error"))
 }

@@ -1,9 +1,8 @@
 //! `check --watch` and `test --watch`: re-run on every save.
 //!
-//! File events come from notify through a debouncer (editors write a file in several steps:
-//! truncate + write, or write a temporary file and rename it over the original). The loop
-//! blocks on a channel, so an idle watch uses no CPU. Only what changed is redone: a
-//! manifest edit re-reads that file; a rule edit recompiles that rule and re-evaluates only
+//! File events come from notify (inotify, FSEvents, ...) and are gathered until a save's
+//! burst settles. The loop blocks on a channel, so an idle watch uses no CPU. Only what
+//! changed is redone: a manifest edit re-reads that file; a rule edit recompiles that rule and re-evaluates only
 //! it on the workloads already loaded; a configuration edit re-resolves settings and
 //! re-evaluates without re-reading manifests. A rule that stops compiling is reported with
 //! a code frame and its last good version keeps running.
@@ -11,12 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
-use notify::RecursiveMode;
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use notify::{RecursiveMode, Watcher};
 use portcullis_engine::{
     Date, Finding, LoadedWorkloads, Policy, Report, RuleLoadError, RuleSet, annotation_error,
     load_workloads,
@@ -28,10 +26,12 @@ use crate::diagnostics::{Renderer, Sources};
 use crate::inputs::{self, Input};
 use crate::output::{self, Printer};
 
-/// How long the debouncer waits for a burst of events to settle. Short enough that a
-/// re-run lands well within 300 ms of a save, long enough to merge an editor's
-/// write-and-rename into one change.
-const DEBOUNCE: Duration = Duration::from_millis(40);
+/// After a change, how long to wait for more before re-running: editors save in several
+/// steps (truncate + write, or write a temporary file and rename it over the original).
+/// Short enough that a re-run lands well within 300 ms of a save.
+const SETTLE: Duration = Duration::from_millis(30);
+/// A file rewritten without pause still gets a re-run this often.
+const MAX_SETTLE: Duration = Duration::from_millis(250);
 
 enum Wake {
     Changed(Vec<PathBuf>),
@@ -39,37 +39,63 @@ enum Wake {
     Interrupted,
 }
 
-/// Watches `roots` and delivers debounced changes and Ctrl-C on one channel.
-fn watch(roots: &[(PathBuf, RecursiveMode)]) -> Result<(impl Drop, Receiver<Wake>), String> {
+/// Watches `roots` and delivers changes and Ctrl-C on one channel. Debouncing happens on
+/// the receiving side ([`settle`]) so that nothing ticks while no file changes: notify's
+/// own debouncers wake up a hundred times a second.
+fn watch(
+    roots: &[(PathBuf, RecursiveMode)],
+) -> Result<(notify::RecommendedWatcher, Receiver<Wake>), String> {
     let (tx, rx) = channel::<Wake>();
     let events = tx.clone();
-    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| {
+    let mut watcher = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
         let wake = match result {
-            Ok(events) => Wake::Changed(
-                events
-                    .into_iter()
-                    .filter(|e| !e.kind.is_access())
-                    .flat_map(|e| e.event.paths)
-                    .collect(),
-            ),
-            Err(errors) => Wake::WatchError(
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            // Reads and closes change nothing.
+            Ok(event) if event.kind.is_access() => return,
+            Ok(event) => Wake::Changed(event.paths),
+            Err(error) => Wake::WatchError(error.to_string()),
         };
         let _ = events.send(wake);
     })
     .map_err(|e| format!("cannot watch files: {e}"))?;
     for (root, mode) in roots {
-        debouncer
+        watcher
             .watch(root, *mode)
             .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
     }
     set_interrupt_handler(tx);
-    Ok((debouncer, rx))
+    Ok((watcher, rx))
+}
+
+/// What the loop should do next.
+enum Next {
+    Run(Vec<PathBuf>),
+    Stop,
+}
+
+/// Blocks until something changes, then gathers the rest of the burst.
+fn next_change(events: &Receiver<Wake>) -> Next {
+    let mut paths = loop {
+        match events.recv() {
+            Ok(Wake::Changed(paths)) => break paths,
+            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
+            Ok(Wake::Interrupted) | Err(_) => return Next::Stop,
+        }
+    };
+    let deadline = Instant::now() + MAX_SETTLE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match events.recv_timeout(SETTLE.min(left)) {
+            Ok(Wake::Changed(more)) => paths.extend(more),
+            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
+            Ok(Wake::Interrupted) => return Next::Stop,
+            Err(RecvTimeoutError::Timeout) => break,
+            Err(RecvTimeoutError::Disconnected) => return Next::Stop,
+        }
+    }
+    Next::Run(paths)
 }
 
 fn set_interrupt_handler(tx: Sender<Wake>) {
@@ -234,27 +260,17 @@ pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
     )?;
     session.print_watching()?;
 
-    loop {
-        match events.recv() {
-            Ok(Wake::Changed(paths)) => {
-                let started = Instant::now();
-                let mut paths: Vec<PathBuf> = paths.iter().map(|p| event_path(p)).collect();
-                // More events may have landed meanwhile; take them in the same run.
-                while let Ok(Wake::Changed(more)) = events.try_recv() {
-                    paths.extend(more.iter().map(|p| event_path(p)));
-                }
-                paths.sort();
-                paths.dedup();
-                let relevant = session.apply(&paths);
-                if relevant.is_empty() {
-                    continue;
-                }
-                let title = format!("{} {}", clock(), describe_changes(&relevant));
-                session.print(&banner(&session.printer, &title), started, true)?;
-            }
-            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
-            Ok(Wake::Interrupted) | Err(_) => break,
+    while let Next::Run(paths) = next_change(&events) {
+        let started = Instant::now();
+        let mut paths: Vec<PathBuf> = paths.iter().map(|p| event_path(p)).collect();
+        paths.sort();
+        paths.dedup();
+        let relevant = session.apply(&paths);
+        if relevant.is_empty() {
+            continue;
         }
+        let title = format!("{} {}", clock(), describe_changes(&relevant));
+        session.print(&banner(&session.printer, &title), started, true)?;
     }
     println!("stopped watching");
     Ok(Outcome::Clean)
@@ -721,30 +737,20 @@ pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
         ))
     };
     run(&format!("{} tested", clock()))?;
-    loop {
-        match events.recv() {
-            Ok(Wake::Changed(paths)) => {
-                let mut paths: Vec<PathBuf> = paths;
-                while let Ok(Wake::Changed(more)) = events.try_recv() {
-                    paths.extend(more);
-                }
-                // Tests read rules, test files and the manifests they name: any file
-                // but editor droppings counts.
-                paths.retain(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| !n.starts_with('.') && !n.ends_with('~'))
-                });
-                paths.sort();
-                paths.dedup();
-                if paths.is_empty() {
-                    continue;
-                }
-                run(&format!("{} {}", clock(), describe_changes(&paths)))?;
-            }
-            Ok(Wake::WatchError(message)) => log::warn!("file watching: {message}"),
-            Ok(Wake::Interrupted) | Err(_) => break,
+    while let Next::Run(mut paths) = next_change(&events) {
+        // Tests read rules, test files and the manifests they name: any file but editor
+        // droppings counts.
+        paths.retain(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.ends_with('~'))
+        });
+        paths.sort();
+        paths.dedup();
+        if paths.is_empty() {
+            continue;
         }
+        run(&format!("{} {}", clock(), describe_changes(&paths)))?;
     }
     println!("stopped watching");
     Ok(Outcome::Clean)
