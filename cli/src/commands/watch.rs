@@ -19,6 +19,7 @@ use portcullis_engine::{
     Date, Finding, LoadedWorkloads, Policy, Report, RuleLoadError, RuleSet, annotation_error,
     load_workloads,
 };
+use rayon::prelude::*;
 
 use crate::Outcome;
 use crate::args::{CheckArgs, Format, TestArgs};
@@ -32,6 +33,11 @@ use crate::output::{self, Printer};
 const SETTLE: Duration = Duration::from_millis(30);
 /// A file rewritten without pause still gets a re-run this often.
 const MAX_SETTLE: Duration = Duration::from_millis(250);
+
+/// Re-runs list every finding only up to this many; beyond, the summary and the diff.
+const RERUN_LIST_LIMIT: usize = 100;
+/// New and fixed findings listed per re-run, each.
+const DIFF_LIST_LIMIT: usize = 50;
 
 enum Wake {
     Changed(Vec<PathBuf>),
@@ -186,6 +192,30 @@ fn describe_changes(paths: &[PathBuf]) -> String {
 
 // ---------------------------------------------------------------- check --watch
 
+/// Reads and normalizes one manifest file; `name` is how reports call it.
+fn load_file(path: &Path, name: String) -> FileState {
+    let loaded = match Input::File(path.to_path_buf()).read() {
+        Ok(text) => load_workloads(&name, &text),
+        Err(mut error) => {
+            error.file = name.clone();
+            LoadedWorkloads {
+                errors: vec![error],
+                ..LoadedWorkloads::default()
+            }
+        }
+    };
+    let workload_errors = loaded
+        .workloads
+        .iter()
+        .filter_map(|w| annotation_error(w, &name))
+        .collect();
+    FileState {
+        loaded,
+        workload_errors,
+        by_rule: HashMap::new(),
+    }
+}
+
 /// One watched manifest: its workloads, loaded once per edit, and results per rule.
 struct FileState {
     loaded: LoadedWorkloads,
@@ -311,11 +341,17 @@ impl CheckSession {
         session.resolve_policy(&loaded_config.config);
         let (inputs, errors) = inputs::expand(&session.args.paths);
         session.input_errors = errors;
-        for input in inputs {
-            if let Input::File(path) = input {
-                session.load_file(&absolute(&path), path.display().to_string());
-            }
-        }
+        let files: Vec<(PathBuf, (String, FileState))> = inputs
+            .par_iter()
+            .filter_map(|input| match input {
+                Input::File(path) => {
+                    let name = path.display().to_string();
+                    Some((absolute(path), (name.clone(), load_file(path, name))))
+                }
+                Input::Stdin => None,
+            })
+            .collect();
+        session.files.extend(files);
         session
     }
 
@@ -341,34 +377,7 @@ impl CheckSession {
     }
 
     fn load_file(&mut self, absolute: &Path, name: String) {
-        let text = match Input::File(absolute.to_path_buf()).read() {
-            Ok(text) => text,
-            Err(mut error) => {
-                error.file = name.clone();
-                let loaded = LoadedWorkloads {
-                    errors: vec![error],
-                    ..LoadedWorkloads::default()
-                };
-                let state = FileState {
-                    loaded,
-                    workload_errors: Vec::new(),
-                    by_rule: HashMap::new(),
-                };
-                self.files.insert(absolute.to_path_buf(), (name, state));
-                return;
-            }
-        };
-        let loaded = load_workloads(&name, &text);
-        let workload_errors = loaded
-            .workloads
-            .iter()
-            .filter_map(|w| annotation_error(w, &name))
-            .collect();
-        let state = FileState {
-            loaded,
-            workload_errors,
-            by_rule: HashMap::new(),
-        };
+        let state = load_file(absolute, name.clone());
         self.files.insert(absolute.to_path_buf(), (name, state));
     }
 
@@ -380,9 +389,10 @@ impl CheckSession {
             Some(id) => vec![id.to_string()],
             None => policy.rule_ids().iter().map(|s| s.to_string()).collect(),
         };
-        for (path, (name, state)) in self.files.iter_mut() {
+        // Files are independent: spread them over the cores like a plain `check`.
+        self.files.par_iter_mut().for_each(|(path, (name, state))| {
             if only_file.is_some_and(|f| f != path) {
-                continue;
+                return;
             }
             if rule.is_none() {
                 state.by_rule.clear();
@@ -394,7 +404,7 @@ impl CheckSession {
                 }
                 state.by_rule.insert(id.clone(), report);
             }
-        }
+        });
     }
 
     fn evaluate_all(&mut self) {
@@ -615,12 +625,22 @@ impl CheckSession {
             }
         }
         let render = |e: &portcullis_engine::InputError| self.renderer.input_error(e, &sources);
-        out.push_str(&output::text_report(
-            &self.printer,
-            &report,
-            self.files.len(),
-            &render,
-        ));
+        if !show_diff || report.findings.len() <= RERUN_LIST_LIMIT {
+            out.push_str(&output::text_report(
+                &self.printer,
+                &report,
+                self.files.len(),
+                &render,
+            ));
+        } else {
+            // Thousands of findings scrolling by on every save hide the change; the start
+            // of the watch listed them all, and the diff below says what moved.
+            for error in &report.errors {
+                out.push_str(&render(error));
+            }
+            out.push_str(&output::summary_line(&report, self.files.len()));
+            out.push_str(&format!(" (not listed again above {RERUN_LIST_LIMIT})\n"));
+        }
         let current: BTreeSet<FindingKey> = report.findings.iter().map(FindingKey::of).collect();
         if show_diff {
             out.push_str(&self.diff(&current));
@@ -647,11 +667,23 @@ impl CheckSession {
         let mut out = format!("since last run: {} new, {} fixed\n", new.len(), fixed.len());
         let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
         let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
-        for key in new {
+        for key in new.iter().take(DIFF_LIST_LIMIT) {
             out.push_str(&self.printer.paint(red, &format!("  + new    {key}\n")));
         }
-        for key in fixed {
+        if new.len() > DIFF_LIST_LIMIT {
+            out.push_str(&format!(
+                "  … and {} more new\n",
+                new.len() - DIFF_LIST_LIMIT
+            ));
+        }
+        for key in fixed.iter().take(DIFF_LIST_LIMIT) {
             out.push_str(&self.printer.paint(green, &format!("  - fixed  {key}\n")));
+        }
+        if fixed.len() > DIFF_LIST_LIMIT {
+            out.push_str(&format!(
+                "  … and {} more fixed\n",
+                fixed.len() - DIFF_LIST_LIMIT
+            ));
         }
         out
     }
