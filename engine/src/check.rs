@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
 use crate::load::{self, Loaded};
-use crate::report::{Finding, InputError, Report, ResourceRef, Severity};
+use crate::report::{
+    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, Severity,
+};
 use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::workload::{Normalized, Workload, normalize};
@@ -42,6 +44,13 @@ struct ActiveRule {
     settings: Dynamic,
 }
 
+/// A rule a policy runs, with the severity its findings get under the configuration.
+#[derive(Debug, Clone)]
+pub struct EnabledRule {
+    pub rule: Arc<Rule>,
+    pub severity: Severity,
+}
+
 /// Rules resolved against configuration, ready to evaluate many workloads.
 #[derive(Debug)]
 pub struct Policy {
@@ -49,6 +58,7 @@ pub struct Policy {
     rules: Vec<ActiveRule>,
     exemptions: Vec<Exemption>,
     today: Date,
+    record_resources: bool,
 }
 
 impl Policy {
@@ -146,7 +156,25 @@ impl Policy {
             rules: active,
             exemptions: config.exemptions.clone(),
             today,
+            record_resources: false,
         })
+    }
+
+    /// Whether reports list every workload checked ([`Report::checked_resources`]), not
+    /// only those with findings. Off by default: it keeps every resource in memory.
+    pub fn record_resources(&mut self, record: bool) {
+        self.record_resources = record;
+    }
+
+    /// The rules this policy evaluates, sorted by id.
+    pub fn enabled_rules(&self) -> Vec<EnabledRule> {
+        self.rules
+            .iter()
+            .map(|active| EnabledRule {
+                rule: active.rule.clone(),
+                severity: active.severity,
+            })
+            .collect()
     }
 
     /// Ids of the rules this policy evaluates.
@@ -222,6 +250,9 @@ impl Policy {
             document: workload.document,
             line: workload.line,
         });
+        if self.record_resources {
+            report.checked_resources.push(resource.clone());
+        }
         let resource_error = |message: String| {
             InputError::new(file, Some(resource.document), Some(resource.line), message)
         };
@@ -239,17 +270,21 @@ impl Policy {
             let drafts = match self.run_rule(active, &view) {
                 Ok(drafts) => drafts,
                 Err(message) => {
-                    report.errors.push(resource_error(format!(
+                    let error = resource_error(format!(
                         "rule `{id}` failed on {} `{}/{}`: {message}",
                         resource.kind, resource.namespace, resource.name
-                    )));
+                    ));
+                    report.errors.push(error.with_rule(active.id.clone()));
                     continue;
                 }
             };
             for draft in drafts {
                 let exemption = match &annotation_exemption {
                     Some((ids, reason)) if ids.contains("*") || ids.contains(id) => {
-                        Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
+                        Some(AppliedExemption {
+                            reason: reason.clone(),
+                            source: ExemptionSource::Annotation,
+                        })
                     }
                     _ => self.config_exemption(id, &workload, draft.container.as_deref()),
                 };
@@ -289,7 +324,7 @@ impl Policy {
         rule: &str,
         workload: &Workload,
         container: Option<&str>,
-    ) -> Option<String> {
+    ) -> Option<AppliedExemption> {
         let container =
             container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
         self.exemptions
@@ -309,7 +344,10 @@ impl Policy {
                             .is_some_and(|c| c.image.valid().is_some_and(|i| pattern.matches(i)))
                     })
             })
-            .map(|e| e.reason.clone())
+            .map(|e| AppliedExemption {
+                reason: e.reason.clone(),
+                source: ExemptionSource::Config { index: e.index },
+            })
     }
 }
 

@@ -33,9 +33,11 @@ pub mod sandbox;
 pub mod testing;
 pub mod workload;
 
-pub use check::{Policy, Selection};
+pub use check::{EnabledRule, Policy, Selection};
 pub use config::{Config, Date};
 pub use image::{ImagePattern, ImageRef};
-pub use report::{Finding, InputError, Report, Severity, Summary};
+pub use report::{
+    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, Severity, Summary,
+};
 pub use rules::{Rule, RuleLoadError, RuleSet};
 pub use workload::Workload;

@@ -84,7 +84,23 @@ pub struct Finding {
     pub path: String,
     /// Why the finding is exempted; exempted findings are not failures.
     #[serde(skip)]
-    pub exemption: Option<String>,
+    pub exemption: Option<AppliedExemption>,
+}
+
+/// The exemption that waived a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedExemption {
+    pub reason: String,
+    pub source: ExemptionSource,
+}
+
+/// Where an exemption is written. SARIF tells the two apart (`inSource` / `external`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExemptionSource {
+    /// The `portcullis.dev/exempt` annotation on the resource itself.
+    Annotation,
+    /// Entry `index` (0-based) of the configuration's `exemptions`.
+    Config { index: usize },
 }
 
 impl Finding {
@@ -108,6 +124,10 @@ pub struct InputError {
     pub document: Option<usize>,
     pub line: Option<usize>,
     pub message: String,
+    /// The rule that failed, when a rule failed on the resource at `document`; SARIF and
+    /// JUnit attach the error to that rule.
+    #[serde(skip)]
+    pub rule: Option<Arc<str>>,
 }
 
 impl InputError {
@@ -122,7 +142,14 @@ impl InputError {
             document,
             line,
             message: message.into(),
+            rule: None,
         }
+    }
+
+    /// The same error, attributed to `rule`.
+    pub fn with_rule(mut self, rule: Arc<str>) -> InputError {
+        self.rule = Some(rule);
+        self
     }
 }
 
@@ -161,6 +188,9 @@ pub struct Report {
     pub errors: Vec<InputError>,
     pub resources: usize,
     pub skipped: usize,
+    /// Every workload evaluated, sorted like findings; filled only when the policy was
+    /// asked to ([`crate::Policy::record_resources`]), as only JUnit output needs it.
+    pub checked_resources: Vec<Arc<ResourceRef>>,
 }
 
 impl Report {
@@ -182,6 +212,8 @@ impl Report {
             .reserve(reports.iter().map(|r| r.exempted.len()).sum());
         out.errors
             .reserve(reports.iter().map(|r| r.errors.len()).sum());
+        out.checked_resources
+            .reserve(reports.iter().map(|r| r.checked_resources.len()).sum());
         for report in reports {
             out.merge(report);
         }
@@ -193,6 +225,7 @@ impl Report {
         self.findings.extend(other.findings);
         self.exempted.extend(other.exempted);
         self.errors.extend(other.errors);
+        self.checked_resources.extend(other.checked_resources);
         self.resources += other.resources;
         self.skipped += other.skipped;
     }
@@ -206,6 +239,8 @@ impl Report {
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.errors
             .sort_by(|a, b| (&a.file, a.document, a.line).cmp(&(&b.file, b.document, b.line)));
+        self.checked_resources
+            .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
     }
 
     pub fn summary(&self) -> Summary {
