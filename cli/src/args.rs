@@ -85,6 +85,10 @@ pub struct ExplainArgs {
 pub enum Format {
     Text,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning (`check` only).
+    Sarif,
+    /// JUnit XML, for GitLab and Jenkins test reports (`check` only).
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@
 //! | load | [`load`] | bytes -> documents with file, index and line; YAML streams, JSON, `List`, admission envelopes |
 //! | normalize | [`workload`] | every pod-carrying kind -> one [`Workload`] view with parsed images ([`image`]) |
 //! | evaluate | [`check`], [`sandbox`], [`rules`] | Rhai rules, compiled once, run per workload in a sandbox |
-//! | report | [`report`] | findings, errors and the summary |
+//! | report | [`report`] | findings, errors and the summary; JSON, SARIF and JUnit writers |
 //!
 //! [`config`] resolves settings, severities and exemptions; [`testing`] runs rule test files;
 //! [`api_docs`] renders the rule API reference. The CLI and any other front end

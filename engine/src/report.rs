@@ -1,5 +1,9 @@
 //! Findings, errors and the report that collects them. Findings are data, not errors; the
-//! renderers in the CLI turn a [`Report`] into text or JSON.
+//! CLI renders a [`Report`] as text, and as JSON, SARIF ([`sarif`]) or JUnit XML ([`junit`])
+//! with the writers here.
+
+pub mod junit;
+pub mod sarif;
 
 use std::fmt;
 use std::str::FromStr;
@@ -273,5 +277,25 @@ impl Report {
             summary: self.summary(),
         };
         serde_json::to_writer_pretty(out, &json).map_err(std::io::Error::from)
+    }
+
+    /// Writes the report as a SARIF 2.1.0 log; `rules` are the rules that ran
+    /// ([`crate::Policy::enabled_rules`]). See [`sarif`].
+    pub fn write_sarif(
+        &self,
+        rules: &[crate::EnabledRule],
+        out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        sarif::write(self, rules, out)
+    }
+
+    /// Writes the report as JUnit XML, a test case per resource and rule that ran. Passing
+    /// pairs are listed only for resources in [`Report::checked_resources`]. See [`junit`].
+    pub fn write_junit(
+        &self,
+        rules: &[crate::EnabledRule],
+        out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        junit::write(self, rules, out)
     }
 }

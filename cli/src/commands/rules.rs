@@ -1,6 +1,6 @@
 //! `portcullis rules`: the rule table.
 
-use portcullis_engine::RuleSet;
+use portcullis_engine::{InputError, RuleSet};
 
 use crate::Outcome;
 use crate::args::{Format, RulesArgs};
@@ -27,6 +27,12 @@ pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
                 })
                 .collect();
             printer.json(&serde_json::to_string_pretty(&list).expect("plain data serializes"))?;
+        }
+        Format::Sarif | Format::Junit => {
+            let message =
+                "`rules` prints text or json; sarif and junit are report formats of `check`";
+            printer.errors(&[InputError::new("<command line>", None, None, message)])?;
+            return Ok(Outcome::Errors);
         }
         Format::Text => {
             let width = rules
