@@ -4,28 +4,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use portcullis_tests::workspace_root;
 use serde_json::Value;
 
-/// The binary next to this test executable, built on first use if `cargo test` did not.
 fn binary() -> &'static PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe.parent().unwrap().parent().unwrap();
-        let path = dir.join(format!("portcullis{}", std::env::consts::EXE_SUFFIX));
-        if !path.exists() {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "portcullis"])
-                .current_dir(workspace_root())
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        path
-    })
+    portcullis_tests::portcullis_binary()
 }
 
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {

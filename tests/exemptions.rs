@@ -54,7 +54,12 @@ fn image_patterns_select_containers() {
     );
     assert_eq!(exempted(&report), ["web/app"]);
     assert_eq!(report.findings.len(), 2);
-    assert_eq!(report.exempted[0].exemption.as_deref(), Some("mirrored"));
+    let exemption = report.exempted[0].exemption.as_ref().unwrap();
+    assert_eq!(exemption.reason, "mirrored");
+    assert_eq!(
+        exemption.source,
+        portcullis_engine::ExemptionSource::Config { index: 0 }
+    );
 }
 
 #[test]

@@ -134,8 +134,8 @@ pub struct RulesArgs {
     pub rule_source: RuleSourceArgs,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +149,17 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    Text,
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning (`check` only).
+    Sarif,
+    /// JUnit XML, for GitLab and Jenkins test reports (`check` only).
+    Junit,
+}
+
+/// Formats of listings (`rules`); the report formats belong to `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
     Text,
     Json,
 }

@@ -54,7 +54,8 @@ impl Printer {
         self.text(&format!("{json}\n"))
     }
 
-    /// Streams a large JSON document to stdout through a buffer, with a final newline.
+    /// Streams a large document (JSON, SARIF or JUnit XML) to stdout through a buffer, with a
+    /// final newline.
     pub fn write_json(
         &self,
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,

@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
 use crate::load::{self, Loaded};
-use crate::report::{Finding, InputError, Report, ResourceRef, RuleSite, Severity};
+use crate::report::{
+    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite, Severity,
+};
 use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::workload::{Normalized, Workload, normalize};
@@ -42,6 +44,13 @@ struct ActiveRule {
     settings: Dynamic,
 }
 
+/// A rule a policy runs, with the severity its findings get under the configuration.
+#[derive(Debug, Clone)]
+pub struct EnabledRule {
+    pub rule: Arc<Rule>,
+    pub severity: Severity,
+}
+
 /// Rules resolved against configuration, ready to evaluate many workloads.
 #[derive(Debug)]
 pub struct Policy {
@@ -49,6 +58,7 @@ pub struct Policy {
     rules: Vec<ActiveRule>,
     exemptions: Vec<Exemption>,
     today: Date,
+    record_resources: bool,
 }
 
 impl Policy {
@@ -146,7 +156,25 @@ impl Policy {
             rules: active,
             exemptions: config.exemptions.clone(),
             today,
+            record_resources: false,
         })
+    }
+
+    /// Whether reports list every workload checked ([`Report::checked_resources`]), not
+    /// only those with findings. Off by default: it keeps every resource in memory.
+    pub fn record_resources(&mut self, record: bool) {
+        self.record_resources = record;
+    }
+
+    /// The rules this policy evaluates, sorted by id.
+    pub fn enabled_rules(&self) -> Vec<EnabledRule> {
+        self.rules
+            .iter()
+            .map(|active| EnabledRule {
+                rule: active.rule.clone(),
+                severity: active.severity,
+            })
+            .collect()
     }
 
     /// Ids of the rules this policy evaluates.
@@ -201,6 +229,9 @@ impl Policy {
     pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
         let subject = Subject::new(workload, file);
+        if self.record_resources {
+            report.checked_resources.push(subject.resource.clone());
+        }
         if let Err(message) = &subject.annotation_exemption {
             report.errors.push(subject.error(message.clone()));
         }
@@ -246,14 +277,17 @@ impl Policy {
                         column,
                     })
                 });
-                report.errors.push(error);
+                report.errors.push(error.with_rule(active.id.clone()));
                 return;
             }
         };
         for draft in drafts {
             let exemption = match &subject.annotation_exemption {
                 Ok(Some((ids, reason))) if ids.contains("*") || ids.contains(id) => {
-                    Some(format!("annotation {EXEMPT_ANNOTATION}: {reason}"))
+                    Some(AppliedExemption {
+                        reason: reason.clone(),
+                        source: ExemptionSource::Annotation,
+                    })
                 }
                 _ => self.config_exemption(id, workload, draft.container.as_deref()),
             };
@@ -300,7 +334,7 @@ impl Policy {
         rule: &str,
         workload: &Workload,
         container: Option<&str>,
-    ) -> Option<String> {
+    ) -> Option<AppliedExemption> {
         let container =
             container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
         self.exemptions
@@ -320,7 +354,10 @@ impl Policy {
                             .is_some_and(|c| c.image.valid().is_some_and(|i| pattern.matches(i)))
                     })
             })
-            .map(|e| e.reason.clone())
+            .map(|e| AppliedExemption {
+                reason: e.reason.clone(),
+                source: ExemptionSource::Config { index: e.index },
+            })
     }
 }
 

@@ -7,7 +7,7 @@
 //! | load | [`load`] | bytes -> documents with file, index and line; YAML streams, JSON, `List`, admission envelopes |
 //! | normalize | [`workload`] | every pod-carrying kind -> one [`Workload`] view with parsed images ([`image`]) |
 //! | evaluate | [`check`], [`sandbox`], [`rules`] | Rhai rules, compiled once, run per workload in a sandbox |
-//! | report | [`report`] | findings, errors and the summary |
+//! | report | [`report`] | findings, errors and the summary; JSON, SARIF and JUnit writers |
 //!
 //! [`config`] resolves settings, severities and exemptions; [`testing`] runs rule test files;
 //! [`api_docs`] renders the rule API reference. The CLI and any other front end
@@ -34,9 +34,14 @@ pub mod testing;
 pub mod version;
 pub mod workload;
 
-pub use check::{LoadedWorkloads, Policy, Selection, annotation_error, load_workloads};
+pub use check::{
+    EnabledRule, LoadedWorkloads, Policy, Selection, annotation_error, load_workloads,
+};
 pub use config::{Config, Date};
 pub use image::{ImagePattern, ImageRef};
-pub use report::{Finding, InputError, Report, RuleSite, Severity, Summary};
+pub use report::{
+    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite,
+    Severity, Summary,
+};
 pub use rules::{Rule, RuleLoadError, RuleSet};
 pub use workload::Workload;

@@ -1,5 +1,9 @@
 //! Findings, errors and the report that collects them. Findings are data, not errors; the
-//! renderers in the CLI turn a [`Report`] into text or JSON.
+//! CLI renders a [`Report`] as text, and as JSON, SARIF ([`sarif`]) or JUnit XML ([`junit`])
+//! with the writers here.
+
+pub mod junit;
+pub mod sarif;
 
 use std::fmt;
 use std::str::FromStr;
@@ -84,7 +88,23 @@ pub struct Finding {
     pub path: String,
     /// Why the finding is exempted; exempted findings are not failures.
     #[serde(skip)]
-    pub exemption: Option<String>,
+    pub exemption: Option<AppliedExemption>,
+}
+
+/// The exemption that waived a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedExemption {
+    pub reason: String,
+    pub source: ExemptionSource,
+}
+
+/// Where an exemption is written. SARIF tells the two apart (`inSource` / `external`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExemptionSource {
+    /// The `portcullis.dev/exempt` annotation on the resource itself.
+    Annotation,
+    /// Entry `index` (0-based) of the configuration's `exemptions`.
+    Config { index: usize },
 }
 
 impl Finding {
@@ -108,6 +128,10 @@ pub struct InputError {
     pub document: Option<usize>,
     pub line: Option<usize>,
     pub message: String,
+    /// The rule that failed, when a rule failed on the resource at `document`; SARIF and
+    /// JUnit attach the error to that rule.
+    #[serde(skip)]
+    pub rule: Option<Arc<str>>,
     /// For a rule that failed while running: where in the rule, so front ends can show the
     /// offending code. Not part of the JSON report (the message already names the line).
     #[serde(skip)]
@@ -136,8 +160,15 @@ impl InputError {
             document,
             line,
             message: message.into(),
+            rule: None,
             rule_site: None,
         }
+    }
+
+    /// The same error, attributed to `rule`.
+    pub fn with_rule(mut self, rule: Arc<str>) -> InputError {
+        self.rule = Some(rule);
+        self
     }
 }
 
@@ -177,6 +208,9 @@ pub struct Report {
     pub errors: Vec<InputError>,
     pub resources: usize,
     pub skipped: usize,
+    /// Every workload evaluated, sorted like findings; filled only when the policy was
+    /// asked to ([`crate::Policy::record_resources`]), as only JUnit output needs it.
+    pub checked_resources: Vec<Arc<ResourceRef>>,
 }
 
 impl Report {
@@ -198,6 +232,8 @@ impl Report {
             .reserve(reports.iter().map(|r| r.exempted.len()).sum());
         out.errors
             .reserve(reports.iter().map(|r| r.errors.len()).sum());
+        out.checked_resources
+            .reserve(reports.iter().map(|r| r.checked_resources.len()).sum());
         for report in reports {
             out.merge(report);
         }
@@ -209,6 +245,7 @@ impl Report {
         self.findings.extend(other.findings);
         self.exempted.extend(other.exempted);
         self.errors.extend(other.errors);
+        self.checked_resources.extend(other.checked_resources);
         self.resources += other.resources;
         self.skipped += other.skipped;
     }
@@ -222,6 +259,8 @@ impl Report {
             .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.errors
             .sort_by(|a, b| (&a.file, a.document, a.line).cmp(&(&b.file, b.document, b.line)));
+        self.checked_resources
+            .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
     }
 
     pub fn summary(&self) -> Summary {
@@ -254,5 +293,25 @@ impl Report {
             summary: self.summary(),
         };
         serde_json::to_writer_pretty(out, &json).map_err(std::io::Error::from)
+    }
+
+    /// Writes the report as a SARIF 2.1.0 log; `rules` are the rules that ran
+    /// ([`crate::Policy::enabled_rules`]). See [`sarif`].
+    pub fn write_sarif(
+        &self,
+        rules: &[crate::EnabledRule],
+        out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        sarif::write(self, rules, out)
+    }
+
+    /// Writes the report as JUnit XML, a test case per resource and rule that ran. Passing
+    /// pairs are listed only for resources in [`Report::checked_resources`]. See [`junit`].
+    pub fn write_junit(
+        &self,
+        rules: &[crate::EnabledRule],
+        out: impl std::io::Write,
+    ) -> std::io::Result<()> {
+        junit::write(self, rules, out)
     }
 }

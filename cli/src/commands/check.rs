@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use portcullis_engine::{Config, Date, InputError, Policy, Report, Selection, Severity};
+use portcullis_engine::{
+    Config, Date, EnabledRule, InputError, Policy, Report, Selection, Severity,
+};
 use rayon::prelude::*;
 
 use crate::Outcome;
@@ -48,7 +50,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     if let Err(errors) = &policy {
         config_errors.extend(errors.iter().cloned());
     }
-    let policy = match policy {
+    let mut policy = match policy {
         Ok(policy) if config_errors.is_empty() => policy,
         _ => {
             config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -65,6 +67,8 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
             "no input: give files or directories to check, or `-` to read stdin".into(),
         );
     };
+    // Only JUnit lists resources without findings (as passing test cases).
+    policy.record_resources(args.format == Format::Junit);
     let (inputs, mut errors) = inputs::expand(&paths);
     let mut report = check_inputs(&policy, &inputs);
     report.errors.append(&mut errors);
@@ -76,6 +80,12 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 
     match args.format {
         Format::Json => printer.write_json(|out| report.write_json(out))?,
+        Format::Sarif => {
+            printer.write_json(|out| report.write_sarif(&policy.enabled_rules(), out))?
+        }
+        Format::Junit => {
+            printer.write_json(|out| report.write_junit(&policy.enabled_rules(), out))?
+        }
         Format::Text => {
             let renderer = Renderer::new(printer.color());
             let render = |e: &InputError| match rule_errors
@@ -219,25 +229,26 @@ fn usage_error(printer: &Printer, format: Format, message: String) -> std::io::R
     )
 }
 
-/// Ends a run that could not check anything. JSON consumers still get a JSON document, with
-/// the errors in it; people get the errors on stderr.
+/// Ends a run that could not check anything. Machine formats still get a valid document with
+/// the errors in it (and no rules); people get the errors on stderr, with code frames.
 fn fatal(
     printer: &Printer,
     format: Format,
     errors: Vec<InputError>,
     sources: &Sources,
 ) -> std::io::Result<Outcome> {
+    let report = Report {
+        errors,
+        ..Report::default()
+    };
+    let no_rules: &[EnabledRule] = &[];
     match format {
-        Format::Json => {
-            let report = Report {
-                errors,
-                ..Report::default()
-            };
-            printer.write_json(|out| report.write_json(out))?;
-        }
+        Format::Json => printer.write_json(|out| report.write_json(out))?,
+        Format::Sarif => printer.write_json(|out| report.write_sarif(no_rules, out))?,
+        Format::Junit => printer.write_json(|out| report.write_junit(no_rules, out))?,
         Format::Text => {
             let renderer = Renderer::new(printer.stderr_color());
-            for error in &errors {
+            for error in &report.errors {
                 eprint!("{}", renderer.input_error(error, sources));
             }
         }

@@ -1,7 +1,7 @@
 //! `portcullis rules`: the rule table.
 
 use crate::Outcome;
-use crate::args::{Format, RulesArgs};
+use crate::args::{ListFormat as Format, RulesArgs};
 use crate::output::Printer;
 
 pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
