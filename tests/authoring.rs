@@ -452,3 +452,46 @@ fn broken_test_files_point_at_their_lines() {
     assert_eq!(code(&output), 1);
     assert!(stdout(&output).contains("(the manifest has no container `sidecar`)"));
 }
+
+#[test]
+fn custom_rules_link_their_docs_in_sarif() {
+    let dir = scratch_dir("authoring-sarif");
+    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let path = dir.join("policies/team-rule.rhai");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "    severity: \"medium\",",
+        "    severity: \"medium\",\n    help_uri: \"https://wiki.company.com/policies/team-rule\",",
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    let output = run_in(
+        &dir,
+        &[
+            "check", "--rules", "policies", "pod.yaml", "--format", "sarif",
+        ],
+    );
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let sarif: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    let uri = |id: &str| {
+        rules
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["helpUri"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        uri("team-rule"),
+        "https://wiki.company.com/policies/team-rule"
+    );
+    assert!(
+        uri("latest-tag")
+            .as_str()
+            .unwrap()
+            .ends_with("docs/rules/latest-tag.md")
+    );
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "team-rule"));
+}

@@ -137,6 +137,9 @@ pub struct RuleMeta {
     /// Off unless configuration enables it.
     #[serde(default)]
     pub disabled_by_default: bool,
+    /// Where the rule's documentation lives (custom rules; SARIF links to it).
+    #[serde(default)]
+    pub help_uri: Option<String>,
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSpec>,
 }

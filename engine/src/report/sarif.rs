@@ -290,11 +290,12 @@ fn descriptor(enabled: &EnabledRule) -> Descriptor<'_> {
             text: help.clone(),
             markdown: help,
         },
-        // Custom rules have no published page; their docs are in `help`.
-        help_uri: rule
-            .origin
-            .starts_with("builtin:")
-            .then(|| format!("{RULE_DOCS_URI}/{}.md", meta.id)),
+        // A custom rule links to the page its META names, if any; its docs are in `help`.
+        help_uri: meta.help_uri.clone().or_else(|| {
+            rule.origin
+                .starts_with("builtin:")
+                .then(|| format!("{RULE_DOCS_URI}/{}.md", meta.id))
+        }),
         default_configuration: Configuration {
             level: level(enabled.severity),
         },
