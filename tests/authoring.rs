@@ -1,19 +1,14 @@
 //! Writing custom rules end to end through the binary: `new rule`, `test`, `check --rules`,
 //! `--no-default-rules`, id clashes and diagnostics with code frames.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
-use portcullis_tests::{portcullis_binary, rules_dir, scratch_dir, workspace_root};
+use portcullis_tests::{rules_dir, scratch_dir, workspace_root};
 use serde_json::Value;
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(portcullis_binary())
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("portcullis runs")
+    portcullis_tests::run_portcullis(dir, args, None)
 }
 
 fn code(output: &Output) -> i32 {
@@ -36,6 +31,17 @@ spec:
     - {name: app, image: \"registry.example.com/team/app:1.0\"}
     - {name: proxy, image: \"nginx\"}
 ";
+
+/// A scratch project: `pod.yaml` and a scaffolded `team-rule` in each of `rule_dirs`.
+fn project(name: &str, rule_dirs: &[&str]) -> PathBuf {
+    let dir = scratch_dir(name);
+    for rule_dir in rule_dirs {
+        let created = run_in(&dir, &["new", "rule", "team-rule", "--dir", rule_dir]);
+        assert_eq!(code(&created), 0, "{}", stderr(&created));
+    }
+    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    dir
+}
 
 /// A rule whose tests pass, then the same rule edited so that one case fails.
 #[test]
@@ -244,10 +250,7 @@ fn custom_rules_run_next_to_the_pack_or_alone() {
 
 #[test]
 fn duplicate_ids_name_both_files() {
-    let dir = scratch_dir("authoring-duplicates");
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "a"]);
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "b"]);
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    let dir = project("authoring-duplicates", &["a", "b"]);
     let output = run_in(&dir, &["check", "--rules", "a", "--rules", "b", "pod.yaml"]);
     assert_eq!(code(&output), 2);
     let text = stdout(&output);
@@ -262,8 +265,7 @@ fn duplicate_ids_name_both_files() {
 
 #[test]
 fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
-    let dir = scratch_dir("authoring-syntax");
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let dir = project("authoring-syntax", &["policies"]);
     let path = dir.join("policies/team-rule.rhai");
     let text = std::fs::read_to_string(&path).unwrap();
     let broken = text.replace(
@@ -272,7 +274,6 @@ fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
     );
     assert_ne!(text, broken);
     std::fs::write(&path, &broken).unwrap();
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
 
     let output = run_in(&dir, &["check", "--rules", "policies", "pod.yaml"]);
     assert_eq!(code(&output), 2);
@@ -314,7 +315,7 @@ fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
 
 #[test]
 fn a_runtime_error_names_rule_resource_and_container_with_a_frame() {
-    let dir = scratch_dir("authoring-runtime");
+    let dir = project("authoring-runtime", &[]);
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::write(
         dir.join("policies/tag-length.rhai"),
@@ -332,7 +333,6 @@ fn check(workload, settings) {
 "#,
     )
     .unwrap();
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
     let output = run_in(
         &dir,
         &[
@@ -356,14 +356,12 @@ fn check(workload, settings) {
 
 #[test]
 fn settings_errors_point_at_the_configuration_line() {
-    let dir = scratch_dir("authoring-settings");
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let dir = project("authoring-settings", &["policies"]);
     std::fs::write(
         dir.join("portcullis.yaml"),
         "rules:\n  team-rule:\n    forbidden-registries: docker.io\n",
     )
     .unwrap();
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
     let output = run_in(&dir, &["check", "--rules", "policies", "pod.yaml"]);
     assert_eq!(code(&output), 2);
     let text = stderr(&output);
@@ -377,8 +375,7 @@ fn settings_errors_point_at_the_configuration_line() {
 
 #[test]
 fn a_missing_rules_path_stops_the_run() {
-    let dir = scratch_dir("authoring-missing-path");
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    let dir = project("authoring-missing-path", &[]);
     let output = run_in(&dir, &["check", "--rules", "polices", "pod.yaml"]);
     assert_eq!(code(&output), 2);
     assert!(stderr(&output).contains("--rules polices: no such file or directory"));
@@ -391,8 +388,7 @@ fn a_missing_rules_path_stops_the_run() {
 
 #[test]
 fn broken_test_files_point_at_their_lines() {
-    let dir = scratch_dir("authoring-test-file-errors");
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let dir = project("authoring-test-file-errors", &["policies"]);
     let tests = dir.join("policies/team-rule.tests.yaml");
     let original = std::fs::read_to_string(&tests).unwrap();
 
@@ -455,15 +451,13 @@ fn broken_test_files_point_at_their_lines() {
 
 #[test]
 fn custom_rules_link_their_docs_in_sarif() {
-    let dir = scratch_dir("authoring-sarif");
-    run_in(&dir, &["new", "rule", "team-rule", "--dir", "policies"]);
+    let dir = project("authoring-sarif", &["policies"]);
     let path = dir.join("policies/team-rule.rhai");
     let text = std::fs::read_to_string(&path).unwrap().replace(
         "    severity: \"medium\",",
         "    severity: \"medium\",\n    help_uri: \"https://wiki.company.com/policies/team-rule\",",
     );
     std::fs::write(&path, text).unwrap();
-    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
     let output = run_in(
         &dir,
         &[

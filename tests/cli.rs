@@ -1,7 +1,6 @@
 //! End-to-end tests of the `portcullis` binary: output formats (insta snapshots), exit codes,
 //! input kinds, configuration and exemptions.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -13,28 +12,7 @@ fn binary() -> &'static PathBuf {
 }
 
 fn run_with_stdin(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(binary())
-        .args(args)
-        .current_dir(workspace_root())
-        .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    }
-    child.wait_with_output().unwrap()
+    portcullis_tests::run_portcullis(&workspace_root(), args, stdin)
 }
 
 fn run(args: &[&str]) -> Output {

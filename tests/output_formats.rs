@@ -3,9 +3,7 @@
 //! checked against the JSON report of the same run and snapshotted on a small fixture.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::OnceLock;
 
 use portcullis_engine::rules::render_markdown;
@@ -41,29 +39,9 @@ const SMALL_RUN: &[&str] = &[
     FIXED_DAY,
 ];
 
-fn binary() -> &'static PathBuf {
-    portcullis_tests::portcullis_binary()
-}
-
 fn run_with_stdin(args: &[&str], format: &str, stdin: Option<&str>) -> Output {
-    let mut child = Command::new(binary())
-        .args(args)
-        .args(["--format", format])
-        .current_dir(workspace_root())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    let args = [args, &["--format", format]].concat();
+    portcullis_tests::run_portcullis(&workspace_root(), &args, stdin)
 }
 
 fn run(args: &[&str], format: &str) -> Output {

@@ -46,6 +46,21 @@ pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
     (rules, errors)
 }
 
+/// For listing commands: the rules, with load problems printed (code frames) to stderr;
+/// `None` when a `--rules` path does not exist.
+pub fn load_rules_or_report(source: &RuleSourceArgs) -> Option<(RuleSet, Vec<RuleLoadError>)> {
+    if let Some(message) = missing_rule_path(source) {
+        eprintln!("error: {message}");
+        return None;
+    }
+    let (rules, errors) = load_rules(source);
+    let renderer = crate::diagnostics::Renderer::new(false);
+    for error in &errors {
+        eprint!("{}", renderer.rule_load_error(error));
+    }
+    Some((rules, errors))
+}
+
 /// A rule load error as a report entry, for machine-readable output.
 pub fn rule_error_entry(error: &RuleLoadError) -> InputError {
     let mut message = error.message.clone();

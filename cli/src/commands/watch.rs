@@ -45,10 +45,25 @@ enum Wake {
     Interrupted,
 }
 
-/// Watches `roots` and delivers changes and Ctrl-C on one channel. Debouncing happens on
-/// the receiving side ([`settle`]) so that nothing ticks while no file changes: notify's
-/// own debouncers wake up a hundred times a second.
+/// Watches `roots` and delivers changes and Ctrl-C on one channel; `None` (reported) when
+/// watching cannot start. Debouncing happens on the receiving side ([`next_change`]) so
+/// that nothing ticks while no file changes: notify's own debouncers wake up a hundred
+/// times a second.
 fn watch(
+    mut roots: Vec<(PathBuf, RecursiveMode)>,
+) -> Option<(notify::RecommendedWatcher, Receiver<Wake>)> {
+    roots.sort();
+    roots.dedup();
+    match start_watching(&roots) {
+        Ok(pair) => Some(pair),
+        Err(message) => {
+            eprintln!("error: {message}");
+            None
+        }
+    }
+}
+
+fn start_watching(
     roots: &[(PathBuf, RecursiveMode)],
 ) -> Result<(notify::RecommendedWatcher, Receiver<Wake>), String> {
     let (tx, rx) = channel::<Wake>();
@@ -272,14 +287,8 @@ pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
         // A portcullis.yaml created while watching is picked up.
         roots.extend(watch_root(Path::new("."), false));
     }
-    roots.sort();
-    roots.dedup();
-    let (_watcher, events) = match watch(&roots) {
-        Ok(pair) => pair,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(Outcome::Errors);
-        }
+    let Some((_watcher, events)) = watch(roots) else {
+        return Ok(Outcome::Errors);
     };
     let started = Instant::now();
     session.evaluate_all();
@@ -744,20 +753,14 @@ pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
         eprintln!("error: --watch needs the directories holding your rules and tests");
         return Ok(Outcome::Errors);
     }
-    let mut roots: Vec<(PathBuf, RecursiveMode)> = plan
+    let roots: Vec<(PathBuf, RecursiveMode)> = plan
         .rule_source
         .rules
         .iter()
         .filter_map(|dir| watch_root(dir, true))
         .collect();
-    roots.sort();
-    roots.dedup();
-    let (_watcher, events) = match watch(&roots) {
-        Ok(pair) => pair,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Ok(Outcome::Errors);
-        }
+    let Some((_watcher, events)) = watch(roots) else {
+        return Ok(Outcome::Errors);
     };
     let run = |title: &str| -> std::io::Result<()> {
         let (text, _) = super::test::run_once(&args, &printer);
