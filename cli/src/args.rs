@@ -126,6 +126,10 @@ pub struct CheckArgs {
     /// Evaluate exemption expiry as of this date (YYYY-MM-DD) instead of today.
     #[arg(long, hide = true, value_name = "DATE")]
     pub today: Option<String>,
+
+    /// Image facts (from `portcullis facts collect`) for the image rules; read offline.
+    #[arg(long, value_name = "FILE")]
+    pub image_facts: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

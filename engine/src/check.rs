@@ -10,6 +10,7 @@ use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
+use crate::facts::FactsIndex;
 use crate::load::{self, Loaded};
 use crate::report::{Finding, InputError, Report, ResourceRef, RuleSite, Severity};
 use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
@@ -49,6 +50,8 @@ pub struct Policy {
     rules: Vec<ActiveRule>,
     exemptions: Vec<Exemption>,
     today: Date,
+    /// Image facts rules can read through `c.image.facts`; `None` when none were given.
+    facts: Option<Arc<FactsIndex>>,
 }
 
 impl Policy {
@@ -146,7 +149,13 @@ impl Policy {
             rules: active,
             exemptions: config.exemptions.clone(),
             today,
+            facts: None,
         })
+    }
+
+    /// Gives rules the facts of the images they check (`c.image.facts`).
+    pub fn set_image_facts(&mut self, facts: Arc<FactsIndex>) {
+        self.facts = Some(facts);
     }
 
     /// Ids of the rules this policy evaluates.
@@ -200,7 +209,7 @@ impl Policy {
     /// Evaluates every active rule on one workload.
     pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
-        let subject = Subject::new(workload, file);
+        let subject = Subject::new(workload, file, self.facts.clone());
         if let Err(message) = &subject.annotation_exemption {
             report.errors.push(subject.error(message.clone()));
         }
@@ -220,7 +229,11 @@ impl Policy {
         report: &mut Report,
     ) {
         if let Some(active) = self.rules.iter().find(|a| &*a.id == rule) {
-            self.evaluate(active, &Subject::new(workload, file), report);
+            self.evaluate(
+                active,
+                &Subject::new(workload, file, self.facts.clone()),
+                report,
+            );
         }
     }
 
@@ -341,9 +354,9 @@ struct Subject {
 }
 
 impl Subject {
-    fn new(workload: Arc<Workload>, file: &str) -> Subject {
+    fn new(workload: Arc<Workload>, file: &str, facts: Option<Arc<FactsIndex>>) -> Subject {
         Subject {
-            view: Dynamic::from(WorkloadView(workload.clone())),
+            view: Dynamic::from(WorkloadView(workload.clone(), facts)),
             resource: Arc::new(ResourceRef {
                 kind: workload.kind.clone(),
                 namespace: workload.namespace.clone(),

@@ -25,6 +25,7 @@
 pub mod api_docs;
 pub mod check;
 pub mod config;
+pub mod facts;
 pub mod image;
 pub mod load;
 pub mod report;
@@ -36,6 +37,7 @@ pub mod workload;
 
 pub use check::{LoadedWorkloads, Policy, Selection, annotation_error, load_workloads};
 pub use config::{Config, Date};
+pub use facts::{FactsFile, FactsIndex, ImageFacts};
 pub use image::{ImagePattern, ImageRef};
 pub use report::{Finding, InputError, Report, RuleSite, Severity, Summary};
 pub use rules::{Rule, RuleLoadError, RuleSet};

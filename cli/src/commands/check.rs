@@ -4,7 +4,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use portcullis_engine::{Config, Date, InputError, Policy, Report, Selection, Severity};
+use portcullis_engine::{
+    Config, Date, FactsFile, FactsIndex, InputError, Policy, Report, Selection, Severity,
+};
 use rayon::prelude::*;
 
 use crate::Outcome;
@@ -45,7 +47,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     if let Err(errors) = &policy {
         config_errors.extend(errors.iter().cloned());
     }
-    let policy = match policy {
+    let mut policy = match policy {
         Ok(policy) if config_errors.is_empty() => policy,
         _ => {
             config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -54,6 +56,12 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         }
     };
     warn_expired(&policy);
+    if let Some(path) = &args.image_facts {
+        match read_image_facts(path) {
+            Ok(facts) => policy.set_image_facts(facts),
+            Err(error) => return fatal(&printer, args.format, vec![error], &sources),
+        }
+    }
 
     let Some(paths) = input_paths(&args) else {
         return usage_error(
@@ -86,6 +94,18 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         }
     }
     Ok(outcome(&report, args.fail_on.into()))
+}
+
+/// Reads a facts file for `--image-facts`; a file that cannot be used stops the run, as a
+/// broken configuration does.
+pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, InputError> {
+    let name = path.display().to_string();
+    let error = |message: String| InputError::new(&name, None, None, message);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(format!("cannot read image facts: {e}")))?;
+    let file = FactsFile::parse(&text).map_err(error)?;
+    log::info!("using image facts {name}: {} image(s)", file.images.len());
+    Ok(Arc::new(FactsIndex::new(file)))
 }
 
 pub fn selection(args: &CheckArgs) -> Selection {
