@@ -120,8 +120,8 @@ pub fn normalize_reference(reference: &str) -> Option<String> {
 pub struct ImageFacts {
     /// What the key is: `manifest` (the registry's manifest digest, what manifests pin) or
     /// `config` (the image id, for a `docker save` archive, which keeps no manifest).
-    #[serde(default = "manifest_kind", skip_serializing_if = "is_manifest_kind")]
-    pub digest_kind: String,
+    #[serde(default, skip_serializing_if = "DigestKind::is_manifest")]
+    pub digest_kind: DigestKind,
     /// Normalized references the image was seen under (`docker.io/library/nginx:1.27`).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub references: BTreeSet<String>,
@@ -144,12 +144,21 @@ pub struct ImageFacts {
     pub scan: Option<ScanFacts>,
 }
 
-fn manifest_kind() -> String {
-    "manifest".to_string()
+/// What an image facts key is the digest of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestKind {
+    /// The registry manifest: what manifests pin with `@sha256:…`.
+    #[default]
+    Manifest,
+    /// The image config (the image id), when no manifest exists (`docker save`).
+    Config,
 }
 
-fn is_manifest_kind(kind: &str) -> bool {
-    kind == "manifest"
+impl DigestKind {
+    fn is_manifest(&self) -> bool {
+        *self == DigestKind::Manifest
+    }
 }
 
 impl ImageFacts {
@@ -164,9 +173,6 @@ impl ImageFacts {
     pub fn merge(&mut self, other: ImageFacts) {
         self.references.extend(other.references);
         self.index_digests.extend(other.index_digests);
-        if self.digest_kind != "manifest" {
-            self.digest_kind = other.digest_kind;
-        }
         fill(&mut self.config_digest, other.config_digest);
         fill(&mut self.platform, other.platform);
         fill(&mut self.config, other.config);
