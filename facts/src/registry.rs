@@ -346,7 +346,15 @@ impl Read for StreamReader<'_> {
                 Some(Ok(bytes)) => self.chunk = bytes,
                 Some(Err(e)) => {
                     self.done = true;
-                    return Err(e);
+                    // reqwest says "error decoding response body"; the cause says why.
+                    let text = source_chain(&e);
+                    if text.contains("timed out") {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("the registry stopped sending data: {text}"),
+                        ));
+                    }
+                    return Err(std::io::Error::other(text));
                 }
                 None => self.done = true,
             }
@@ -395,11 +403,17 @@ fn describe_error(
         OciDistributionError::RequestError(e) if e.is_connect() => {
             format!("{label}: cannot connect to {registry}: {}", source_chain(e))
         }
-        _ if lower.contains("manifest_unknown")
-            || lower.contains("name_unknown")
-            || lower.contains("not found") =>
+        _ if [
+            "manifest_unknown",
+            "manifest unknown",
+            "name_unknown",
+            "name unknown",
+            "not found",
+        ]
+        .iter()
+        .any(|needle| lower.contains(needle)) =>
         {
-            format!("{label}: not found in {registry} ({text})")
+            format!("{label}: not found in {registry} (no such repository, tag or digest): {text}")
         }
         _ if lower.contains("unauthorized") || lower.contains("denied") => format!(
             "{label}: authentication to {registry} failed: check the credentials (docker config.json, --username) ({text})"
