@@ -444,11 +444,10 @@ impl FactsIndex {
             for alias in facts.index_digests.iter().chain(&facts.config_digest) {
                 index.aliases.entry(alias.clone()).or_insert(key.clone());
             }
+            // Normalized here too: hand-written files may say `nginx:1.27`.
             for reference in &facts.references {
-                index
-                    .references
-                    .entry(reference.clone())
-                    .or_insert(key.clone());
+                let normalized = normalize_reference(reference).unwrap_or(reference.clone());
+                index.references.entry(normalized).or_insert(key.clone());
             }
             index.images.insert(key, Arc::new(facts));
         }
