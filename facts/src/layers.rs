@@ -131,9 +131,10 @@ impl FilesystemScanner {
                 // Some writers (umoci insert) end a layer without the last entry's padding
                 // and the end-of-archive blocks. Accepting that is safe: every source checks
                 // the digest of the compressed stream, so truncation is still caught.
+                // (tar's own message; a gzip stream that ends early is still an error.)
                 Err(e)
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof
-                        || e.to_string().contains("unexpected EOF") =>
+                    if e.kind() != std::io::ErrorKind::UnexpectedEof
+                        && e.to_string().contains("unexpected EOF during skip") =>
                 {
                     break;
                 }
