@@ -34,6 +34,91 @@ pub enum Command {
         #[command(subcommand)]
         what: NewCommand,
     },
+    /// Image facts: what is inside images, for the image rules.
+    Facts {
+        #[command(subcommand)]
+        what: FactsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactsCommand {
+    /// Collect image facts (config, filesystem, scan results) into a facts file, keyed by
+    /// digest, for `check --image-facts`.
+    Collect(CollectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Image references, read from their registries; with --oci-layout or
+    /// --docker-archive they pick images there by tag (every image when none is given).
+    pub references: Vec<String>,
+
+    /// Read images from this OCI image layout directory instead of a registry.
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Option<PathBuf>,
+
+    /// Read images from this `docker save` tarball instead of a registry.
+    #[arg(long, value_name = "TAR")]
+    pub docker_archive: Option<PathBuf>,
+
+    /// Merge a Trivy JSON report (`trivy image -f json`). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trivy: Vec<PathBuf>,
+
+    /// Merge a Grype JSON report (`grype -o json`). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub grype: Vec<PathBuf>,
+
+    /// The facts file to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// Add to the facts already in --out instead of replacing the file.
+    #[arg(long)]
+    pub merge: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// How image facts are collected from registries (`facts collect`, `check --pull-facts`).
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Platform to pick from multi-platform images.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub platform: String,
+
+    /// Reach this registry (`host[:port]`) over plain HTTP, as localhost and 127.0.0.1
+    /// always are. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure: Vec<String>,
+
+    /// Refuse layers bigger than this, as stored (e.g. `512MiB`).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::commands::facts::parse_size)]
+    pub max_layer_size: u64,
+
+    /// Seconds to wait for a registry to connect or to send more data.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub registry_timeout: u64,
+
+    /// Docker config with registry credentials [default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json].
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+
+    /// User for basic authentication to every registry; the password is read from
+    /// the environment variable PORTCULLIS_REGISTRY_PASSWORD.
+    #[arg(long, value_name = "USER")]
+    pub username: Option<String>,
+
+    /// Cache of collected facts by digest [default: ~/.cache/portcullis/image-facts].
+    #[arg(long, value_name = "DIR")]
+    pub facts_cache: Option<PathBuf>,
+
+    /// Do not read or write the facts cache.
+    #[arg(long)]
+    pub no_facts_cache: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +211,18 @@ pub struct CheckArgs {
     /// Evaluate exemption expiry as of this date (YYYY-MM-DD) instead of today.
     #[arg(long, hide = true, value_name = "DATE")]
     pub today: Option<String>,
+
+    /// Image facts (from `portcullis facts collect`) for the image rules; read offline.
+    #[arg(long, value_name = "FILE")]
+    pub image_facts: Option<PathBuf>,
+
+    /// Collect the facts of the manifests' images from their registries before checking
+    /// (cached by digest; images in --image-facts are not collected again).
+    #[arg(long)]
+    pub pull_facts: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

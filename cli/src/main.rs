@@ -46,6 +46,9 @@ fn main() -> ExitCode {
         Command::New {
             what: args::NewCommand::Rule(args),
         } => commands::new::run_rule(args),
+        Command::Facts {
+            what: args::FactsCommand::Collect(args),
+        } => commands::facts::collect(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

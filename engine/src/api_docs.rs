@@ -69,6 +69,7 @@ pub fn rule_api_markdown() -> String {
         ("Workload", "workload"),
         ("Container", "c"),
         ("Image", "c.image"),
+        ("ImageFacts", "f"),
         ("SecurityContext", "c.security"),
         ("Env", "e"),
     ];

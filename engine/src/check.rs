@@ -10,6 +10,7 @@ use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
+use crate::facts::FactsIndex;
 use crate::load::{self, Loaded};
 use crate::report::{
     AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite, Severity,
@@ -59,6 +60,8 @@ pub struct Policy {
     exemptions: Vec<Exemption>,
     today: Date,
     record_resources: bool,
+    /// Image facts rules can read through `c.image.facts`; `None` when none were given.
+    facts: Option<Arc<FactsIndex>>,
 }
 
 impl Policy {
@@ -157,6 +160,7 @@ impl Policy {
             exemptions: config.exemptions.clone(),
             today,
             record_resources: false,
+            facts: None,
         })
     }
 
@@ -175,6 +179,11 @@ impl Policy {
                 severity: active.severity,
             })
             .collect()
+    }
+
+    /// Gives rules the facts of the images they check (`c.image.facts`).
+    pub fn set_image_facts(&mut self, facts: Arc<FactsIndex>) {
+        self.facts = Some(facts);
     }
 
     /// Ids of the rules this policy evaluates.
@@ -228,7 +237,7 @@ impl Policy {
     /// Evaluates every active rule on one workload.
     pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
-        let subject = Subject::new(workload, file);
+        let subject = Subject::new(workload, file, self.facts.clone());
         if self.record_resources {
             report.checked_resources.push(subject.resource.clone());
         }
@@ -251,7 +260,11 @@ impl Policy {
         report: &mut Report,
     ) {
         if let Some(active) = self.rules.iter().find(|a| &*a.id == rule) {
-            self.evaluate(active, &Subject::new(workload, file), report);
+            self.evaluate(
+                active,
+                &Subject::new(workload, file, self.facts.clone()),
+                report,
+            );
         }
     }
 
@@ -378,9 +391,9 @@ struct Subject {
 }
 
 impl Subject {
-    fn new(workload: Arc<Workload>, file: &str) -> Subject {
+    fn new(workload: Arc<Workload>, file: &str, facts: Option<Arc<FactsIndex>>) -> Subject {
         Subject {
-            view: Dynamic::from(WorkloadView(workload.clone())),
+            view: Dynamic::from(WorkloadView(workload.clone(), facts)),
             resource: Arc::new(ResourceRef {
                 kind: workload.kind.clone(),
                 namespace: workload.namespace.clone(),

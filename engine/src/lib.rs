@@ -25,6 +25,7 @@
 pub mod api_docs;
 pub mod check;
 pub mod config;
+pub mod facts;
 pub mod image;
 pub mod load;
 pub mod report;
@@ -38,6 +39,7 @@ pub use check::{
     EnabledRule, LoadedWorkloads, Policy, Selection, annotation_error, load_workloads,
 };
 pub use config::{Config, Date};
+pub use facts::{FactsFile, FactsIndex, ImageFacts};
 pub use image::{ImagePattern, ImageRef};
 pub use report::{
     AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite,

@@ -19,6 +19,7 @@ use rhai::packages::{
 };
 use rhai::{Dynamic, Engine, Map, exported_module};
 
+use crate::facts::{FactsIndex, ImageFacts};
 use crate::image::{ImagePattern, ImagePatternSet, ImageRef};
 use crate::workload::{Container, EnvVar, Workload};
 
@@ -96,17 +97,24 @@ pub fn engine(limits: &Limits) -> Engine {
     engine
 }
 
-/// A workload as rules see it.
+/// A workload as rules see it, with the image facts of the run (if any) for its containers.
 #[derive(Debug, Clone)]
-pub struct WorkloadView(pub Arc<Workload>);
+pub struct WorkloadView(pub Arc<Workload>, pub Option<Arc<FactsIndex>>);
 
 /// A container as rules see it.
 #[derive(Debug, Clone)]
-pub struct ContainerView(pub Arc<Container>);
+pub struct ContainerView(pub Arc<Container>, pub Option<Arc<FactsIndex>>);
 
 /// An image reference as rules see it; invalid references are views too, with `valid == false`.
 #[derive(Debug, Clone)]
-pub struct ImageView(pub Arc<crate::workload::Image>);
+pub struct ImageView(pub Arc<crate::workload::Image>, pub Option<Arc<FactsIndex>>);
+
+/// The facts known about an image (see [`crate::facts`]), with the digest they are keyed by.
+#[derive(Debug, Clone)]
+pub struct ImageFactsView {
+    pub digest: rhai::ImmutableString,
+    pub facts: Arc<ImageFacts>,
+}
 
 /// The effective securityContext of a container.
 #[derive(Debug, Clone)]
@@ -125,15 +133,18 @@ pub struct FindingDraft {
 }
 
 impl ImageView {
-    fn of(container: &Container) -> ImageView {
-        ImageView(container.image.clone())
+    fn of(container: &ContainerView) -> ImageView {
+        ImageView(container.0.image.clone(), container.1.clone())
     }
 
     fn parse(reference: &str) -> ImageView {
-        ImageView(Arc::new(crate::workload::Image {
-            raw: reference.to_string(),
-            parsed: ImageRef::parse(reference),
-        }))
+        ImageView(
+            Arc::new(crate::workload::Image {
+                raw: reference.to_string(),
+                parsed: ImageRef::parse(reference),
+            }),
+            None,
+        )
     }
 
     fn valid(&self) -> Option<&ImageRef> {
@@ -282,6 +293,21 @@ pub fn credential_format(text: &str) -> Option<&'static str> {
         .map(|i| CREDENTIAL_FORMATS[i].0)
 }
 
+/// The credential keyword an environment variable's name contains, with the built-in lists
+/// (see the rule API's `credential_name`).
+pub fn credential_keyword(name: &str) -> Option<&'static str> {
+    let normalized = normalize_env_name(name);
+    if REFERENCE_SUFFIXES
+        .iter()
+        .any(|suffix| normalized.ends_with(suffix))
+    {
+        return None;
+    }
+    CREDENTIAL_KEYWORDS
+        .into_iter()
+        .find(|keyword| normalized.contains(keyword))
+}
+
 thread_local! {
     /// The container a rule last looked at (its address), so that a runtime error can name
     /// the container being evaluated. Set by every container getter: one thread-local
@@ -375,6 +401,7 @@ pub mod rule_api {
     pub type SecurityContext = SecurityView;
     pub type Env = EnvView;
     pub type Finding = FindingDraft;
+    pub type ImageFacts = ImageFactsView;
 
     fn error(message: String) -> Box<EvalAltResult> {
         Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
@@ -448,7 +475,7 @@ pub mod rule_api {
     pub fn workload_containers(w: &mut Workload) -> Array {
         w.0.containers
             .iter()
-            .map(|c| Dynamic::from(ContainerView(c.clone())))
+            .map(|c| Dynamic::from(ContainerView(c.clone(), w.1.clone())))
             .collect()
     }
     /// The whole object as a map, for fields the normalized view does not carry.
@@ -482,7 +509,7 @@ pub mod rule_api {
     #[rhai_fn(get = "image", pure)]
     pub fn container_image(c: &mut Container) -> Image {
         note_container(&c.0);
-        ImageView::of(&c.0)
+        ImageView::of(c)
     }
     /// The effective pull policy: the field when set, else Kubernetes' default (`Always` for
     /// the tag `latest` or no tag and no digest, else `IfNotPresent`).
@@ -575,6 +602,232 @@ pub mod rule_api {
     #[rhai_fn(name = "to_string", pure)]
     pub fn image_to_string(i: &mut Image) -> ImmutableString {
         i.0.raw.as_str().into()
+    }
+
+    /// The facts known about this image (from `check --image-facts` or `--pull-facts`),
+    /// looked up by digest when the reference has one, else by `name:tag`; `()` when none
+    /// are known.
+    #[rhai_fn(get = "facts", pure)]
+    pub fn image_facts(i: &mut Image) -> Dynamic {
+        let (Some(index), Some(reference)) = (&i.1, i.0.valid()) else {
+            return Dynamic::UNIT;
+        };
+        index
+            .lookup(reference)
+            .map_or(Dynamic::UNIT, |(digest, facts)| {
+                Dynamic::from(ImageFactsView {
+                    digest: digest.into(),
+                    facts: facts.clone(),
+                })
+            })
+    }
+
+    // ---- ImageFacts ----
+
+    /// The digest the facts are keyed by: the image manifest's (`sha256:…`), or for an
+    /// image read from a `docker save` archive, its config's.
+    #[rhai_fn(get = "digest", pure)]
+    pub fn facts_digest(f: &mut ImageFacts) -> ImmutableString {
+        f.digest.clone()
+    }
+    /// References the image was seen under when the facts were collected.
+    #[rhai_fn(get = "references", pure)]
+    pub fn facts_references(f: &mut ImageFacts) -> Array {
+        f.facts
+            .references
+            .iter()
+            .map(|r| r.as_str().into())
+            .collect()
+    }
+    /// Operating system (`linux`), or `()` when unknown.
+    #[rhai_fn(get = "os", pure)]
+    pub fn facts_os(f: &mut ImageFacts) -> Dynamic {
+        opt_str(f.facts.platform.as_ref().map(|p| p.os.as_str()))
+    }
+    /// CPU architecture (`amd64`, `arm64`), or `()` when unknown.
+    #[rhai_fn(get = "architecture", pure)]
+    pub fn facts_architecture(f: &mut ImageFacts) -> Dynamic {
+        opt_str(f.facts.platform.as_ref().map(|p| p.architecture.as_str()))
+    }
+    /// The config's `USER` as written (`""` when the image sets none, which means root), or
+    /// `()` when the config is unknown.
+    #[rhai_fn(get = "user", pure)]
+    pub fn facts_user(f: &mut ImageFacts) -> Dynamic {
+        opt_str(f.facts.config.as_ref().map(|c| c.user.as_str()))
+    }
+    /// Whether the config's user is root (empty, `root` or uid 0, with any group), or `()`
+    /// when the config is unknown.
+    #[rhai_fn(get = "user_is_root", pure)]
+    pub fn facts_user_is_root(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| c.user_is_root()))
+    }
+    /// Names of the config's `ENV` variables (values are not kept), or `()`.
+    #[rhai_fn(get = "env_names", pure)]
+    pub fn facts_env_names(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| string_array(&c.env)))
+    }
+    /// `ENV` variables whose value looked like a credential at collection, as maps
+    /// `#{name, reason}`; `()` when the config is unknown.
+    #[rhai_fn(get = "env_secrets", pure)]
+    pub fn facts_env_secrets(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| {
+            c.env_secrets
+                .iter()
+                .map(|s| {
+                    let mut map = Map::new();
+                    map.insert("name".into(), s.name.as_str().into());
+                    map.insert("reason".into(), s.reason.as_str().into());
+                    Dynamic::from_map(map)
+                })
+                .collect::<Array>()
+        }))
+    }
+    /// The config's `ENTRYPOINT`, or `()`.
+    #[rhai_fn(get = "entrypoint", pure)]
+    pub fn facts_entrypoint(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| string_array(&c.entrypoint)))
+    }
+    /// The config's `CMD`, or `()`.
+    #[rhai_fn(get = "cmd", pure)]
+    pub fn facts_cmd(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| string_array(&c.cmd)))
+    }
+    /// The config's labels, or `()`.
+    #[rhai_fn(get = "labels", pure)]
+    pub fn facts_labels(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.config.as_ref().map(|c| string_map(&c.labels)))
+    }
+    /// The base image named by the label `org.opencontainers.image.base.name`, or `()`.
+    #[rhai_fn(get = "base_name", pure)]
+    pub fn facts_base_name(f: &mut ImageFacts) -> Dynamic {
+        opt_str(f.facts.config.as_ref().and_then(|c| c.base_name()))
+    }
+    /// When the image was built (RFC 3339, as the config says), or `()`.
+    #[rhai_fn(get = "created", pure)]
+    pub fn facts_created(f: &mut ImageFacts) -> Dynamic {
+        opt_str(f.facts.config.as_ref().and_then(|c| c.created.as_deref()))
+    }
+    /// Total size of the layers in bytes, as stored (compressed in a registry), or `()`.
+    #[rhai_fn(get = "size", pure)]
+    pub fn facts_size(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.size().map(|s| s as rhai::INT))
+    }
+    /// Size of each layer in bytes, bottom first, or `()`.
+    #[rhai_fn(get = "layer_sizes", pure)]
+    pub fn facts_layer_sizes(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.layers.as_ref().map(|layers| {
+            layers
+                .iter()
+                .map(|l| Dynamic::from(l.size as rhai::INT))
+                .collect::<Array>()
+        }))
+    }
+    /// Shells in the filesystem (`sh`, `bash`, `ash`, `dash`, `zsh`, `busybox`): `[]` when
+    /// there are none, `()` when the layers were not looked at.
+    #[rhai_fn(get = "shells", pure)]
+    pub fn facts_shells(f: &mut ImageFacts) -> Dynamic {
+        opt(f
+            .facts
+            .filesystem
+            .as_ref()
+            .map(|fs| string_array(&fs.shells)))
+    }
+    /// Package managers or their databases in the filesystem (`dpkg`, `apt`, `apk`, `rpm`,
+    /// `yum`, `dnf`, `pip`): `[]` when there are none, `()` when not looked at.
+    #[rhai_fn(get = "package_managers", pure)]
+    pub fn facts_package_managers(f: &mut ImageFacts) -> Dynamic {
+        opt(f
+            .facts
+            .filesystem
+            .as_ref()
+            .map(|fs| string_array(&fs.package_managers)))
+    }
+    /// The distribution from `/etc/os-release` as `#{id, version_id, pretty_name}` (the
+    /// last two may be `()`), or `()` when there is none or the layers were not looked at.
+    #[rhai_fn(get = "distro", pure)]
+    pub fn facts_distro(f: &mut ImageFacts) -> Dynamic {
+        let Some(os) = f
+            .facts
+            .filesystem
+            .as_ref()
+            .and_then(|fs| fs.os_release.as_ref())
+        else {
+            return Dynamic::UNIT;
+        };
+        let mut map = Map::new();
+        map.insert("id".into(), os.id.as_str().into());
+        map.insert("version_id".into(), opt_str(os.version_id.as_deref()));
+        map.insert("pretty_name".into(), opt_str(os.pretty_name.as_deref()));
+        Dynamic::from_map(map)
+    }
+    /// Whether the layers were looked at (so `shells` and `package_managers` are known).
+    #[rhai_fn(get = "filesystem_known", pure)]
+    pub fn facts_filesystem_known(f: &mut ImageFacts) -> bool {
+        f.facts.filesystem.is_some()
+    }
+    /// Whether scan results (Trivy, Grype) were merged into the facts.
+    #[rhai_fn(get = "scanned", pure)]
+    pub fn facts_scanned(f: &mut ImageFacts) -> bool {
+        f.facts.scan.is_some()
+    }
+    /// The scans merged in, as maps `#{name, version, scanned_at}`, or `()` when unscanned.
+    #[rhai_fn(get = "scanners", pure)]
+    pub fn facts_scanners(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.scan.as_ref().map(|scan| {
+            scan.scanners
+                .iter()
+                .map(|s| {
+                    let mut map = Map::new();
+                    map.insert("name".into(), s.name.as_str().into());
+                    map.insert("version".into(), opt_str(s.version.as_deref()));
+                    map.insert("scanned_at".into(), opt_str(s.scanned_at.as_deref()));
+                    Dynamic::from_map(map)
+                })
+                .collect::<Array>()
+        }))
+    }
+    /// Vulnerabilities found, as maps `#{id, package_name, installed, fixed, severity}` (`fixed`
+    /// is `()` without a fix; `severity` is lower case), or `()` when unscanned.
+    #[rhai_fn(get = "vulnerabilities", pure)]
+    pub fn facts_vulnerabilities(f: &mut ImageFacts) -> Dynamic {
+        opt(f.facts.scan.as_ref().map(|scan| {
+            scan.vulnerabilities
+                .iter()
+                .map(|v| {
+                    let mut map = Map::new();
+                    map.insert("id".into(), v.id.as_str().into());
+                    // `package` is a reserved word in Rhai.
+                    map.insert("package_name".into(), v.package.as_str().into());
+                    map.insert("installed".into(), v.installed.as_str().into());
+                    map.insert("fixed".into(), opt_str(v.fixed.as_deref()));
+                    map.insert("severity".into(), v.severity.as_str().into());
+                    Dynamic::from_map(map)
+                })
+                .collect::<Array>()
+        }))
+    }
+    /// Secrets a scanner found in the filesystem, as maps `#{rule, title, path, severity}`;
+    /// `()` when no scan merged in looked for secrets.
+    #[rhai_fn(get = "secrets", pure)]
+    pub fn facts_secrets(f: &mut ImageFacts) -> Dynamic {
+        opt(f
+            .facts
+            .scan
+            .as_ref()
+            .and_then(|scan| scan.secrets.as_ref())
+            .map(|secrets| {
+                secrets
+                    .iter()
+                    .map(|s| {
+                        let mut map = Map::new();
+                        map.insert("rule".into(), s.rule.as_str().into());
+                        map.insert("title".into(), s.title.as_str().into());
+                        map.insert("path".into(), s.path.as_str().into());
+                        map.insert("severity".into(), s.severity.as_str().into());
+                        Dynamic::from_map(map)
+                    })
+                    .collect::<Array>()
+            }))
     }
 
     // ---- SecurityContext ----
@@ -725,6 +978,12 @@ pub mod rule_api {
         Ok(order.is_ge())
     }
 
+    /// Rank of a scanner severity, for comparisons: `critical` 5, `high` 4, `medium` (or
+    /// `moderate`) 3, `low` 2, `negligible` 1, anything else (`unknown`) 0; case-insensitive.
+    pub fn severity_rank(severity: ImmutableString) -> rhai::INT {
+        rhai::INT::from(crate::facts::severity_rank(&severity))
+    }
+
     /// Whether `text` parses as a version for `version_compare` (`1.27`, `v2.4.1-rc1`).
     pub fn is_version(text: ImmutableString) -> bool {
         crate::version::Version::parse(&text).is_ok()
@@ -809,18 +1068,7 @@ pub mod rule_api {
     /// `AUTH_KEY`, `CREDENTIAL` it contains, or `()`.
     #[rhai_fn(name = "credential_name")]
     pub fn credential_name_builtin(name: ImmutableString) -> Dynamic {
-        let normalized = normalize_env_name(&name);
-        if REFERENCE_SUFFIXES
-            .iter()
-            .any(|suffix| normalized.ends_with(suffix))
-        {
-            return Dynamic::UNIT;
-        }
-        opt_str(
-            CREDENTIAL_KEYWORDS
-                .into_iter()
-                .find(|keyword| normalized.contains(keyword)),
-        )
+        opt_str(super::credential_keyword(&name))
     }
 
     /// `credential_name(name)` with your own lists: `keywords` that mark a credential and

@@ -18,6 +18,9 @@
 //!     expect: []
 //! ```
 //!
+//! A case can give image facts for `c.image.facts`: `facts:` maps digests to image facts as
+//! in a facts file's `images`, or `facts_file:` names a facts file (relative to the test file).
+//!
 //! Each case runs only the rule under test, with the given settings over its defaults, and
 //! must produce exactly the expected findings (as a multiset).
 
@@ -56,6 +59,12 @@ struct TestCase {
     /// Substrings of errors the case must produce (e.g. for broken input).
     #[serde(default)]
     expect_errors: Vec<String>,
+    /// Image facts by digest, as in a facts file's `images`.
+    #[serde(default)]
+    facts: Option<BTreeMap<String, crate::facts::ImageFacts>>,
+    /// A facts file, relative to the test file.
+    #[serde(default)]
+    facts_file: Option<PathBuf>,
 }
 
 /// One finding a case expects. Unset fields match anything.
@@ -302,10 +311,41 @@ fn run_case(
         select: Some(vec![rule.to_string()]),
         ignore: Vec::new(),
     };
-    let policy = Policy::new(rules, &config, &selection, Date::today()).map_err(|errors| {
+    let mut policy = Policy::new(rules, &config, &selection, Date::today()).map_err(|errors| {
         let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
         format!("case `{name}`: {}", messages.join("; "))
     })?;
+    let facts = match (case.facts, &case.facts_file) {
+        (None, None) => None,
+        (Some(images), None) => Some(crate::facts::FactsFile {
+            images,
+            ..crate::facts::FactsFile::default()
+        }),
+        (None, Some(file)) => {
+            let path = base.join(file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
+            Some(
+                crate::facts::FactsFile::parse(&text)
+                    .map_err(|e| format!("case `{name}`: {}: {e}", path.display()))?,
+            )
+        }
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "case `{name}` has both `facts` and `facts_file`; give one"
+            ));
+        }
+    };
+    if let Some(facts) = facts {
+        for digest in facts.images.keys() {
+            if !crate::facts::is_digest(digest) {
+                return Err(format!(
+                    "case `{name}`: facts key `{digest}` is not a digest (`sha256:<64 hex>`)"
+                ));
+            }
+        }
+        policy.set_image_facts(std::sync::Arc::new(crate::facts::FactsIndex::new(facts)));
+    }
     let report = policy.check_source(&source_name, &text);
 
     let loaded = crate::check::load_workloads(&source_name, &text);

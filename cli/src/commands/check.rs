@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portcullis_engine::{
-    Config, Date, EnabledRule, InputError, Policy, Report, Selection, Severity,
+    Config, Date, EnabledRule, FactsFile, FactsIndex, InputError, Policy, Report, Selection,
+    Severity,
 };
 use rayon::prelude::*;
 
@@ -34,6 +35,13 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         return usage_error(&printer, args.format, message);
     }
     if args.watch {
+        if args.pull_facts {
+            return usage_error(
+                &printer,
+                args.format,
+                "--pull-facts does not combine with --watch: collect a facts file with `portcullis facts collect` and use --image-facts".into(),
+            );
+        }
         return super::watch::run_check(args, today);
     }
 
@@ -59,6 +67,14 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         }
     };
     warn_expired(&policy);
+    if let Some(path) = &args.image_facts
+        && !args.pull_facts
+    {
+        match read_image_facts(path) {
+            Ok(facts) => policy.set_image_facts(facts),
+            Err(error) => return fatal(&printer, args.format, vec![error], &sources),
+        }
+    }
 
     let Some(paths) = input_paths(&args) else {
         return usage_error(
@@ -70,7 +86,14 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     // Only JUnit lists resources without findings (as passing test cases).
     policy.record_resources(args.format == Format::Junit);
     let (inputs, mut errors) = inputs::expand(&paths);
-    let mut report = check_inputs(&policy, &inputs);
+    let mut report = if args.pull_facts {
+        match check_with_pulled_facts(&mut policy, &inputs, &args) {
+            Ok(report) => report,
+            Err(error) => return fatal(&printer, args.format, vec![error], &sources),
+        }
+    } else {
+        check_inputs(&policy, &inputs)
+    };
     report.errors.append(&mut errors);
     // A rule that does not load is reported; the other rules have run.
     report
@@ -99,6 +122,18 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         }
     }
     Ok(outcome(&report, args.fail_on.into()))
+}
+
+/// Reads a facts file for `--image-facts`; a file that cannot be used stops the run, as a
+/// broken configuration does.
+pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, InputError> {
+    let name = path.display().to_string();
+    let error = |message: String| InputError::new(&name, None, None, message);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(format!("cannot read image facts: {e}")))?;
+    let file = FactsFile::parse(&text).map_err(error)?;
+    log::info!("using image facts {name}: {} image(s)", file.images.len());
+    Ok(Arc::new(FactsIndex::new(file)))
 }
 
 pub fn selection(args: &CheckArgs) -> Selection {
@@ -159,6 +194,43 @@ pub fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
         })
         .collect();
     Report::concat(reports)
+}
+
+/// `--pull-facts`: reads the inputs once, collects the facts of their images (on top of
+/// `--image-facts`, if given), then checks them. Images whose facts cannot be collected are
+/// error entries; everything else is still checked.
+fn check_with_pulled_facts(
+    policy: &mut Policy,
+    inputs: &[Input],
+    args: &CheckArgs,
+) -> Result<Report, InputError> {
+    let mut known = FactsFile::default();
+    if let Some(path) = &args.image_facts {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InputError::new(&name, None, None, format!("cannot read image facts: {e}"))
+        })?;
+        known = FactsFile::parse(&text).map_err(|e| InputError::new(&name, None, None, e))?;
+    }
+    let mut texts = Vec::new();
+    let mut read_errors = Vec::new();
+    for input in inputs {
+        match input.read() {
+            Ok(text) => texts.push((input.display_name(), text)),
+            Err(error) => read_errors.push(error),
+        }
+    }
+    let (facts, mut pull_errors) =
+        super::facts::pull_for_manifests(&texts, &known, &args.registry)?;
+    policy.set_image_facts(Arc::new(FactsIndex::new(facts)));
+    let reports: Vec<Report> = texts
+        .par_iter()
+        .map(|(name, text)| policy.check_source(name, text))
+        .collect();
+    let mut report = Report::concat(reports);
+    report.errors.append(&mut read_errors);
+    report.errors.append(&mut pull_errors);
+    Ok(report)
 }
 
 /// A configuration as loaded: what is valid of it, its problems, and its text (for code

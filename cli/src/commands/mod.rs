@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod explain;
+pub mod facts;
 pub mod new;
 pub mod rules;
 pub mod test;

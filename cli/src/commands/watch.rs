@@ -368,8 +368,14 @@ impl CheckSession {
     fn resolve_policy(&mut self, config: &portcullis_engine::Config) {
         let selection = super::check::selection(&self.args);
         match Policy::new(&self.rules, config, &selection, self.today) {
-            Ok(policy) if self.config_errors.is_empty() => {
+            Ok(mut policy) if self.config_errors.is_empty() => {
                 super::check::warn_expired(&policy);
+                if let Some(path) = &self.args.image_facts {
+                    match super::check::read_image_facts(path) {
+                        Ok(facts) => policy.set_image_facts(facts),
+                        Err(error) => self.config_errors.push(error),
+                    }
+                }
                 self.policy = Some(policy);
             }
             Ok(_) => {}

@@ -1,0 +1,244 @@
+//! Image facts end to end, offline: `check --image-facts` with a facts file, the five image
+//! rules firing and staying quiet, and facts files that cannot be used.
+
+use std::process::{Command, Output};
+
+use portcullis_tests::{portcullis_binary, scratch_dir, workspace_root};
+use serde_json::Value;
+
+const IMAGE_RULES: &str =
+    "vulnerable-image,secret-in-image,non-minimal-image,image-runs-as-root,unscanned-image";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(portcullis_binary())
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("portcullis runs")
+}
+
+fn findings(output: &Output) -> Vec<(String, String)> {
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let mut found: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["resource"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn each_image_rule_fires_and_stays_quiet_from_a_facts_file() {
+    let output = run(&[
+        "check",
+        "tests/fixtures/facts/workloads.yaml",
+        "--image-facts",
+        "tests/fixtures/facts/image-facts.json",
+        "--select",
+        IMAGE_RULES,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    // `api` is a root Debian image with a token in ENV and a critical CVE; `static` is a
+    // scanned, clean distroless image whose pod forces non-root: quiet on every rule.
+    let expected: Vec<(String, String)> = [
+        "image-runs-as-root",
+        "non-minimal-image",
+        "secret-in-image",
+        "vulnerable-image",
+    ]
+    .iter()
+    .map(|r| (r.to_string(), "api".to_string()))
+    .collect();
+    assert_eq!(findings(&output), expected);
+}
+
+#[test]
+fn without_facts_only_unscanned_image_speaks_and_only_when_enabled() {
+    let default = run(&[
+        "check",
+        "tests/fixtures/facts/workloads.yaml",
+        "--format",
+        "json",
+    ]);
+    let image_rules: Vec<_> = findings(&default)
+        .into_iter()
+        .filter(|(rule, _)| IMAGE_RULES.split(',').any(|r| r == rule))
+        .collect();
+    assert!(image_rules.is_empty(), "{image_rules:?}");
+
+    let selected = run(&[
+        "check",
+        "tests/fixtures/facts/workloads.yaml",
+        "--select",
+        IMAGE_RULES,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        findings(&selected),
+        vec![
+            ("unscanned-image".to_string(), "api".to_string()),
+            ("unscanned-image".to_string(), "static".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn unusable_facts_files_stop_the_run_with_a_clear_error() {
+    let dir = scratch_dir("facts-bad-files");
+    let newer = dir.join("newer.json");
+    std::fs::write(
+        &newer,
+        r#"{"format": "portcullis-image-facts", "version": 9, "images": {}}"#,
+    )
+    .unwrap();
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, "not json").unwrap();
+    let missing = dir.join("missing.json");
+    for (path, message) in [
+        (&newer, "facts file version 9 is not supported"),
+        (&garbage, "not a facts file"),
+        (&missing, "cannot read image facts"),
+    ] {
+        let output = run(&[
+            "check",
+            "tests/fixtures/facts/workloads.yaml",
+            "--image-facts",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn trivy_and_grype_reports_merge_into_one_image() {
+    let dir = scratch_dir("facts-scans");
+    let out = dir.join("scans.json");
+    let output = run(&[
+        "facts",
+        "collect",
+        "--trivy",
+        "tests/fixtures/facts/trivy-report.json",
+        "--grype",
+        "tests/fixtures/facts/grype-report.json",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let file =
+        portcullis_engine::FactsFile::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(file.images.len(), 1, "{file:#?}");
+    let facts =
+        &file.images["sha256:1111111111111111111111111111111111111111111111111111111111111111"];
+    let scan = facts.scan.as_ref().unwrap();
+    let names: Vec<&str> = scan.scanners.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["grype", "trivy"]);
+    let vulns: Vec<(&str, Option<&str>, &str)> = scan
+        .vulnerabilities
+        .iter()
+        .map(|v| (v.id.as_str(), v.fixed.as_deref(), v.severity.as_str()))
+        .collect();
+    // CVE-2023-4911 is in both reports: one entry, Trivy's first fixed version.
+    assert_eq!(
+        vulns,
+        vec![
+            ("CVE-2011-3374", None, "low"),
+            ("CVE-2023-4911", Some("2.36-9+deb12u3"), "high"),
+            ("CVE-2024-6387", Some("1:9.2p1-2+deb12u3"), "critical"),
+            ("CVE-2024-9999", None, "critical"),
+        ]
+    );
+    let secrets = scan.secrets.as_ref().unwrap();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].path, "/app/.env");
+    assert!(
+        facts
+            .references
+            .contains("registry.company.com/shop/api:1.4.2")
+    );
+
+    // The merged facts drive the rules offline: by tag and by digest.
+    let manifest = dir.join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: api}\nspec:\n  containers:\n  - {name: app, image: \"registry.company.com/shop/api:1.4.2\"}\n",
+    )
+    .unwrap();
+    let checked = run(&[
+        "check",
+        manifest.to_str().unwrap(),
+        "--image-facts",
+        out.to_str().unwrap(),
+        "--select",
+        IMAGE_RULES,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        findings(&checked),
+        vec![
+            ("secret-in-image".to_string(), "api".to_string()),
+            ("vulnerable-image".to_string(), "api".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn reports_that_cannot_be_used_are_clear_errors() {
+    let dir = scratch_dir("facts-bad-scans");
+    let old = dir.join("old-trivy.json");
+    std::fs::write(&old, r#"[{"Target": "x", "Vulnerabilities": null}]"#).unwrap();
+    let config_scan = dir.join("fs-trivy.json");
+    std::fs::write(
+        &config_scan,
+        r#"{"SchemaVersion": 2, "ArtifactName": ".", "ArtifactType": "filesystem", "Results": []}"#,
+    )
+    .unwrap();
+    let anonymous = dir.join("anonymous-grype.json");
+    std::fs::write(
+        &anonymous,
+        r#"{"matches": [], "source": {"type": "image", "target": {}}}"#,
+    )
+    .unwrap();
+    for (flag, path, message) in [
+        ("--trivy", &old, "old report format"),
+        ("--trivy", &config_scan, "not a container image"),
+        ("--grype", &anonymous, "names no image digest"),
+    ] {
+        let output = run(&[
+            "facts",
+            "collect",
+            flag,
+            path.to_str().unwrap(),
+            "-o",
+            dir.join("out.json").to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
