@@ -119,7 +119,8 @@ pub fn read(module: &[u8]) -> Result<Bundle, String> {
     let payload = module
         .get(start + HEADER..start + HEADER + len)
         .ok_or("the module's rules area is truncated")?;
-    serde_json::from_slice(payload).map_err(|e| format!("the module's rules bundle is damaged: {e}"))
+    serde_json::from_slice(payload)
+        .map_err(|e| format!("the module's rules bundle is damaged: {e}"))
 }
 
 fn find_area(module: &[u8]) -> Result<usize, String> {
@@ -168,7 +169,11 @@ mod tests {
             ..Bundle::default()
         };
         assert!(write(&mut module, &big).unwrap_err().contains("at most"));
-        assert!(read(b"\0asm\x01\0\0\0").unwrap_err().contains("no rules area"));
+        assert!(
+            read(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("no rules area")
+        );
     }
 
     #[test]

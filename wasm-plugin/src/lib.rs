@@ -98,7 +98,10 @@ pub struct Decision {
 impl Decision {
     /// A denial because the request or the settings could not be used.
     pub fn error(errors: Vec<String>, uid: Option<String>) -> Decision {
-        let message = format!("Portcullis could not evaluate the request: {}", errors.join("; "));
+        let message = format!(
+            "Portcullis could not evaluate the request: {}",
+            errors.join("; ")
+        );
         Decision {
             allowed: false,
             code: Some(400),
@@ -165,7 +168,10 @@ impl Plugin {
         }
         match &self.bundle.config {
             Some(text) => Config::parse(
-                self.bundle.config_name.as_deref().unwrap_or("bundled configuration"),
+                self.bundle
+                    .config_name
+                    .as_deref()
+                    .unwrap_or("bundled configuration"),
                 text,
             ),
             None => Ok(Config::default()),
@@ -370,9 +376,18 @@ mod tests {
         assert_eq!(response["accepted"], false);
         assert_eq!(response["code"], 403);
         let warnings = response["warnings"].as_array().unwrap();
-        assert!(warnings.iter().any(|w| w.as_str().unwrap().contains("latest-tag")));
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("latest-tag"))
+        );
         for warning in warnings {
-            assert!(response["message"].as_str().unwrap().contains(warning.as_str().unwrap()));
+            assert!(
+                response["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(warning.as_str().unwrap())
+            );
         }
     }
 }

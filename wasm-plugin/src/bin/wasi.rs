@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 
 /// The kubewarden metadata for `executionMode: wasi`, as `kwctl annotate` would add it.
 #[cfg(target_family = "wasm")]
+#[allow(unsafe_code)] // a custom section holds only these bytes; nothing else links there
 #[used]
 #[unsafe(link_section = "io.kubewarden.metadata")]
 static METADATA: [u8; include_bytes!(concat!(env!("OUT_DIR"), "/metadata-wasi.json")).len()] =
