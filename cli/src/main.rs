@@ -8,6 +8,7 @@ mod args;
 mod commands;
 mod inputs;
 mod output;
+mod wasm_host;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Rules(args) => commands::rules::run(args),
         Command::Explain(args) => commands::explain::run(args),
+        Command::Wasm(command) => commands::wasm::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
