@@ -11,7 +11,10 @@ use std::process::Command;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest.parent().expect("cli/ sits in the workspace").to_path_buf();
+    let workspace = manifest
+        .parent()
+        .expect("cli/ sits in the workspace")
+        .to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
     for path in [
         "wasm-plugin/src",
@@ -40,7 +43,10 @@ fn main() {
     } else {
         code.push_str("pub static MODULES: &[(&str, &[u8])] = &[\n");
         for path in &modules {
-            let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .expect("utf-8 name");
             code.push_str(&format!(
                 "    ({name:?}, include_bytes!({:?})),\n",
                 path.display().to_string()
@@ -71,7 +77,9 @@ fn modules(workspace: &Path, out: &Path) -> Result<Option<Vec<PathBuf>>, String>
             optimise(&wasm_opt, path)?;
         }
     } else {
-        println!("cargo:warning=wasm-opt not found (set WASM_OPT): the modules are not size-optimised");
+        println!(
+            "cargo:warning=wasm-opt not found (set WASM_OPT): the modules are not size-optimised"
+        );
     }
     Ok(Some(paths))
 }
@@ -89,7 +97,9 @@ fn wasm_opt() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let found = Command::new("wasm-opt").arg("--version").output();
-    found.is_ok_and(|o| o.status.success()).then(|| PathBuf::from("wasm-opt"))
+    found
+        .is_ok_and(|o| o.status.success())
+        .then(|| PathBuf::from("wasm-opt"))
 }
 
 /// `wasm-opt -O3` in place. The OPA module's post-link output uses bulk memory.

@@ -75,7 +75,8 @@ impl State {
     }
 
     fn wasi(&mut self) -> &mut WasiP1Ctx {
-        self.wasi.get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
+        self.wasi
+            .get_or_insert_with(|| WasiCtxBuilder::new().build_p1())
     }
 }
 
@@ -228,7 +229,9 @@ impl Host {
             }
         })?;
         if status != 0 {
-            let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_string();
+            let stderr = String::from_utf8_lossy(&stderr.contents())
+                .trim()
+                .to_string();
             return Err(format!("the module exited with {status}: {stderr}"));
         }
         serde_json::from_slice(&stdout.contents())
@@ -281,7 +284,8 @@ impl Host {
                 )
                 .map_err(|e| describe(e, self.timeout))?;
             let text = read_c_string(&store, opa.memory, result)?;
-            serde_json::from_str(&text).map_err(|e| format!("the module answered invalid JSON: {e}"))
+            serde_json::from_str(&text)
+                .map_err(|e| format!("the module answered invalid JSON: {e}"))
         })
     }
 }
@@ -444,7 +448,9 @@ fn define_opa(linker: &mut Linker<State>, memory: Memory) -> wasmtime::Result<()
         move |caller: Caller<'_, State>, address: i32| -> wasmtime::Result<()> {
             let message = read_c_string(&caller, memory, address)
                 .unwrap_or_else(|e| format!("(unreadable message: {e})"));
-            Err(wasmtime::Error::msg(format!("the module aborted: {message}")))
+            Err(wasmtime::Error::msg(format!(
+                "the module aborted: {message}"
+            )))
         },
     )?;
     linker.func_wrap(
@@ -457,9 +463,11 @@ fn define_opa(linker: &mut Linker<State>, memory: Memory) -> wasmtime::Result<()
         },
     )?;
     let no_builtins = || wasmtime::Error::msg("this host implements no OPA builtins");
-    linker.func_wrap("env", "opa_builtin0", move |_: i32, _: i32| -> wasmtime::Result<i32> {
-        Err(no_builtins())
-    })?;
+    linker.func_wrap(
+        "env",
+        "opa_builtin0",
+        move |_: i32, _: i32| -> wasmtime::Result<i32> { Err(no_builtins()) },
+    )?;
     linker.func_wrap(
         "env",
         "opa_builtin1",

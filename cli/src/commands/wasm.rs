@@ -30,10 +30,12 @@ pub fn run(command: WasmCommand) -> std::io::Result<Outcome> {
 
 fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
     if MODULES.is_empty() {
-        return Err("this portcullis was built without WebAssembly modules: install the \
+        return Err(
+            "this portcullis was built without WebAssembly modules: install the \
                     wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it \
                     (see the README)"
-            .into());
+                .into(),
+        );
     }
     let mut bundle = Bundle::default();
     if let Some(dir) = &args.rules {
@@ -107,7 +109,11 @@ fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
     let settings = args.settings.as_deref().map(read_json).transpose()?;
     let request = validation_request(request, settings);
     let host = Host::new(&bytes, Duration::from_millis(args.timeout))?;
-    log::info!("running {} as a {} module", args.module.display(), host.abi.name());
+    log::info!(
+        "running {} as a {} module",
+        args.module.display(),
+        host.abi.name()
+    );
     let answer = host.validate(&request, &args.entrypoint)?;
     println!(
         "{}",
@@ -140,14 +146,10 @@ fn validation_request(input: Value, settings: Option<Value>) -> Value {
     let is_review = input.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
     let (request, own_settings) = match input {
         Value::Object(mut map) if is_review => (map.remove("request").unwrap_or(Value::Null), None),
-        Value::Object(mut map)
-            if map.contains_key("request") && !map.contains_key("kind") =>
-        {
-            (
-                map.remove("request").unwrap_or(Value::Null),
-                map.remove("settings"),
-            )
-        }
+        Value::Object(mut map) if map.contains_key("request") && !map.contains_key("kind") => (
+            map.remove("request").unwrap_or(Value::Null),
+            map.remove("settings"),
+        ),
         other => (other, None),
     };
     let settings = settings.or(own_settings).unwrap_or_else(|| json!({}));
