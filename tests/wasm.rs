@@ -413,7 +413,9 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
         .filter_map(|line| line.split(": ").next()?.split("] ").nth(1))
         .collect();
     for rule in plugin.rules().ids() {
-        if rule != "untrusted-registry" {
+        // `missing-pull-secret` only fires for registries configured as private; the
+        // corpus runs with default settings.
+        if rule != "missing-pull-secret" {
             assert!(fired.contains(rule), "no case fires `{rule}`: {fired:?}");
         }
     }
@@ -633,7 +635,11 @@ fn settings_are_validated_with_the_cli_messages_in_every_module() {
     .unwrap();
     assert_eq!(answer["valid"], false);
     let message = answer["message"].as_str().unwrap();
-    for part in message.split("; ") {
+    // The module also knows the bundled `no-alpine`, so its list of known rules is longer.
+    for part in message
+        .split("; ")
+        .filter(|p| !p.starts_with("known rules:"))
+    {
         assert!(
             stderr.contains(part),
             "the CLI does not say `{part}`:\n{stderr}"
