@@ -42,10 +42,10 @@ fn tools_ready(test: &str) -> bool {
             missing.join(", ")
         );
     }
-    eprintln!(
-        "SKIPPED {test}: {} not installed (apt-get install docker-registry skopeo umoci)",
+    portcullis_tests::say_skipped(&format!(
+        "{test}: {} not installed (apt-get install docker-registry skopeo umoci)",
         missing.join(", ")
-    );
+    ));
     false
 }
 

@@ -114,3 +114,10 @@ pub fn run_portcullis(
     }
     child.wait_with_output().expect("portcullis exits")
 }
+
+/// Says that a test did not run, on the real stderr: `eprintln!` inside a test is captured
+/// and shown only when the test fails, and a skip must be seen.
+pub fn say_skipped(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {message}");
+}

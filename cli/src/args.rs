@@ -39,6 +39,9 @@ pub enum Command {
         #[command(subcommand)]
         what: FactsCommand,
     },
+    /// Build WebAssembly policy modules with your rules, or run one as a host would.
+    #[command(subcommand)]
+    Wasm(WasmCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +168,52 @@ pub struct TestArgs {
     /// When to colour output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WasmCommand {
+    /// Write the Kubewarden waPC, OPA and WASI modules holding the default pack plus your
+    /// rules (and configuration) to --out.
+    Build(WasmBuildArgs),
+    /// Evaluate one request through a module in wasmtime, the way its host runs it.
+    Run(WasmRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WasmBuildArgs {
+    /// Folder of custom rules (`*.rhai`) to bundle with the default pack.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    /// Configuration to bundle; used when the host passes no settings.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Folder to write the modules to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WasmRunArgs {
+    /// The module: portcullis-wapc.wasm, portcullis-opa.wasm or portcullis-wasi.wasm.
+    pub module: PathBuf,
+
+    /// AdmissionReview, AdmissionRequest, Kubewarden ValidationRequest or a bare object (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+
+    /// Settings (JSON, the configuration structure); overrides a ValidationRequest's.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+
+    /// OPA entrypoint to evaluate.
+    #[arg(long, default_value = "portcullis/decision", value_name = "NAME")]
+    pub entrypoint: String,
+
+    /// Wall-clock limit for the evaluation, in milliseconds (policy-server's default is 2 s).
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

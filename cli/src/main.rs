@@ -9,6 +9,7 @@ mod commands;
 mod diagnostics;
 mod inputs;
 mod output;
+mod wasm_host;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         Command::Facts {
             what: args::FactsCommand::Collect(args),
         } => commands::facts::collect(args),
+        Command::Wasm(command) => commands::wasm::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+#[cfg(not(target_family = "wasm"))]
 use rayon::prelude::*;
 use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 use serde_json::{Map, Value};
@@ -25,6 +26,7 @@ pub const EXEMPT_ANNOTATION: &str = "portcullis.dev/exempt";
 pub const EXEMPT_REASON_ANNOTATION: &str = "portcullis.dev/exempt-reason";
 
 /// Documents in one source above which evaluation is spread over all cores.
+#[cfg(not(target_family = "wasm"))]
 const PARALLEL_THRESHOLD: usize = 32;
 
 /// Which rules a run uses, on top of the configuration (`--select`, `--ignore`).
@@ -218,12 +220,25 @@ impl Policy {
         };
         // Collect then concatenate once: a tree of pairwise merges would copy findings
         // over and over.
+        #[cfg(not(target_family = "wasm"))]
         let reports: Vec<Report> = if documents.len() >= PARALLEL_THRESHOLD {
             documents.par_iter().map(check_document).collect()
         } else {
             documents.iter().map(check_document).collect()
         };
+        // WebAssembly modules run single-threaded.
+        #[cfg(target_family = "wasm")]
+        let reports: Vec<Report> = documents.iter().map(check_document).collect();
         Report::concat(reports)
+    }
+
+    /// Checks an already parsed value (see [`load::load_value`]). `file` names it in the report.
+    pub fn check_value(&self, file: &str, value: Value) -> Report {
+        let mut report = Report::default();
+        for item in load::load_value(file, value) {
+            self.check_loaded(file, item, &mut report);
+        }
+        report
     }
 
     fn check_loaded(&self, file: &str, item: Loaded, report: &mut Report) {

@@ -147,6 +147,14 @@ pub fn load_source(file: &str, text: &str) -> Vec<Loaded> {
     out
 }
 
+/// Unwraps an already parsed value (an object, `List` or admission envelope), as document 0
+/// of `file`. Front ends that receive JSON from a host use this instead of re-serializing.
+pub fn load_value(file: &str, value: Value) -> Vec<Loaded> {
+    let mut out = Vec::new();
+    unwrap_object(file, 0, 1, value, None, 0, &mut out);
+    out
+}
+
 /// Parses one YAML document and unwraps it into the objects it holds.
 pub fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
     let mut out = Vec::new();

@@ -6,6 +6,7 @@ pub mod facts;
 pub mod new;
 pub mod rules;
 pub mod test;
+pub mod wasm;
 pub mod watch;
 
 use portcullis_engine::{InputError, RuleLoadError, RuleSet};

@@ -1,0 +1,157 @@
+//! `portcullis wasm build` and `portcullis wasm run`.
+//!
+//! `build` copies the modules embedded in this binary (see `cli/build.rs`) and fills their
+//! rules area with the user's rules and configuration: no compiler involved. Everything is
+//! checked first, with the CLI's messages, so a module never carries rules that fail to load.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portcullis_wasm_plugin::Plugin;
+use portcullis_wasm_plugin::bundle::{self, Bundle, BundledRule};
+use serde_json::{Value, json};
+
+use crate::Outcome;
+use crate::args::{WasmBuildArgs, WasmCommand, WasmRunArgs};
+use crate::wasm_host::{Abi, Host};
+
+include!(concat!(env!("OUT_DIR"), "/wasm_modules.rs"));
+
+pub fn run(command: WasmCommand) -> std::io::Result<Outcome> {
+    let result = match command {
+        WasmCommand::Build(args) => build(&args),
+        WasmCommand::Run(args) => run_module(&args),
+    };
+    result.or_else(|message| {
+        eprintln!("error: {message}");
+        Ok(Outcome::Errors)
+    })
+}
+
+fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
+    if MODULES.is_empty() {
+        return Err(
+            "this portcullis was built without WebAssembly modules: install the \
+                    wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it \
+                    (see the README)"
+                .into(),
+        );
+    }
+    let mut bundle = Bundle::default();
+    if let Some(dir) = &args.rules {
+        bundle.rules = read_rules(dir)?;
+    }
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read configuration: {e}", path.display()))?;
+        bundle.config = Some(text);
+        bundle.config_name = Some(path.display().to_string());
+    }
+    // Load exactly what the modules will load, so errors surface here and not in a host.
+    let plugin = Plugin::with_bundle(bundle.clone())?;
+    let check = plugin.validate_settings(&Value::Null);
+    if !check.valid {
+        return Err(check.message.unwrap_or_default());
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
+    for (name, bytes) in MODULES {
+        let mut module = bytes.to_vec();
+        bundle::write(&mut module, &bundle).map_err(|e| format!("{name}: {e}"))?;
+        let path = args.out.join(name);
+        std::fs::write(&path, &module).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        println!("{} ({} bytes)", path.display(), module.len());
+    }
+    println!(
+        "{} rules: {} built-in, {} from {}",
+        plugin.rules().rules().len(),
+        plugin.rules().rules().len() - bundle.rules.len(),
+        bundle.rules.len(),
+        args.rules
+            .as_deref()
+            .map_or("no folder".into(), |d| d.display().to_string())
+    );
+    Ok(Outcome::Clean)
+}
+
+/// The `*.rhai` files of `dir`, sorted by name.
+fn read_rules(dir: &Path) -> Result<Vec<BundledRule>, String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rhai") && path.is_file())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let source = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let id = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            Ok(BundledRule {
+                origin: path.display().to_string(),
+                id,
+                source,
+            })
+        })
+        .collect()
+}
+
+fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
+    let bytes = std::fs::read(&args.module)
+        .map_err(|e| format!("{}: cannot read: {e}", args.module.display()))?;
+    let request = read_json(&args.request)?;
+    let settings = args.settings.as_deref().map(read_json).transpose()?;
+    let request = validation_request(request, settings);
+    let host = Host::new(&bytes, Duration::from_millis(args.timeout))?;
+    log::info!(
+        "running {} as a {} module",
+        args.module.display(),
+        host.abi.name()
+    );
+    let answer = host.validate(&request, &args.entrypoint)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&answer).unwrap_or_default()
+    );
+    let allowed = match host.abi {
+        Abi::Opa => {
+            let result = &answer[0]["result"];
+            result.as_bool().or_else(|| result["allowed"].as_bool())
+        }
+        Abi::Wapc | Abi::Wasi => answer["accepted"].as_bool(),
+    };
+    Ok(match allowed {
+        Some(true) => Outcome::Clean,
+        Some(false) => Outcome::Findings,
+        None => Outcome::Errors,
+    })
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))
+}
+
+/// Kubewarden's ValidationRequest for whatever the user gave: a ValidationRequest stays one
+/// (with `settings` replaced when given), an AdmissionReview gives its request, anything
+/// else (an AdmissionRequest, a bare object) is the request.
+fn validation_request(input: Value, settings: Option<Value>) -> Value {
+    let is_review = input.get("kind").and_then(Value::as_str) == Some("AdmissionReview");
+    let (request, own_settings) = match input {
+        Value::Object(mut map) if is_review => (map.remove("request").unwrap_or(Value::Null), None),
+        Value::Object(mut map) if map.contains_key("request") && !map.contains_key("kind") => (
+            map.remove("request").unwrap_or(Value::Null),
+            map.remove("settings"),
+        ),
+        other => (other, None),
+    };
+    let settings = settings.or(own_settings).unwrap_or_else(|| json!({}));
+    json!({ "request": request, "settings": settings })
+}

@@ -1,0 +1,393 @@
+//! Portcullis as WebAssembly modules. One facade core (this file) over the engine, and one
+//! thin adapter per host ABI:
+//!
+//! | artifact | target | adapter |
+//! |---|---|---|
+//! | Kubewarden waPC module | `wasm32-wasip1` cdylib, feature `wapc` | [`wapc`](../src/wapc.rs) |
+//! | OPA Wasm ABI 1.2 module | `wasm32-unknown-unknown` cdylib, feature `opa` | [`opa`](../src/opa.rs) |
+//! | WASI command | `wasm32-wasip1` bin `portcullis-wasi` | `src/bin/wasi.rs` |
+//!
+//! The core parses settings (the CLI configuration structure, as JSON) with the engine's own
+//! configuration parser, so errors read exactly as the CLI's; it evaluates AdmissionReviews,
+//! AdmissionRequests or bare objects with the engine and turns the report into a
+//! [`Decision`]. No policy logic lives here.
+
+pub mod bundle;
+#[cfg(all(target_family = "wasm", feature = "opa"))]
+mod opa;
+#[cfg(all(target_family = "wasm", feature = "wapc"))]
+mod wapc;
+
+use std::fmt::Write as _;
+
+use portcullis_engine::{Config, Date, InputError, Policy, Report, RuleSet, Selection, Severity};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Name under which the request appears in error messages.
+const REQUEST_NAME: &str = "request";
+/// Name under which host settings appear in error messages.
+const SETTINGS_NAME: &str = "settings";
+/// Findings at or above this severity deny the request: the CLI's default `--fail-on`.
+pub const DENY_AT: Severity = Severity::Low;
+
+/// The rules a module evaluates: the default pack plus the bundled user rules, and the
+/// bundled default configuration.
+#[derive(Debug)]
+pub struct Plugin {
+    rules: RuleSet,
+    bundle: bundle::Bundle,
+}
+
+/// Answer to `validate_settings`, in Kubewarden's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsValidation {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One finding that counts against the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub rule: String,
+    pub severity: Severity,
+    pub message: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub path: String,
+}
+
+impl Violation {
+    /// One line per finding, for messages and admission warnings.
+    pub fn line(&self) -> String {
+        let container = self
+            .container
+            .as_deref()
+            .map(|c| format!(" container `{c}`"))
+            .unwrap_or_default();
+        format!(
+            "[{}] {}: {} ({} {}/{}{container}, {})",
+            self.severity, self.rule, self.message, self.kind, self.namespace, self.name, self.path
+        )
+    }
+}
+
+/// What a module answers for one request, whatever the ABI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allowed: bool,
+    /// HTTP-style status for denials: 403 for findings, 400 when the request could not be
+    /// evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every finding that counts, in report order (below [`DENY_AT`] too).
+    pub violations: Vec<Violation>,
+    /// Input, settings or rule errors; any error denies the request.
+    pub errors: Vec<String>,
+    /// The AdmissionRequest's uid, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+impl Decision {
+    /// A denial because the request or the settings could not be used.
+    pub fn error(errors: Vec<String>, uid: Option<String>) -> Decision {
+        let message = format!(
+            "Portcullis could not evaluate the request: {}",
+            errors.join("; ")
+        );
+        Decision {
+            allowed: false,
+            code: Some(400),
+            message: Some(message),
+            violations: Vec::new(),
+            errors,
+            uid,
+        }
+    }
+
+    /// Kubewarden's ValidationResponse: every finding in the message and as a warning.
+    pub fn to_validation_response(&self) -> Value {
+        let mut response = serde_json::json!({ "accepted": self.allowed });
+        if let Some(message) = &self.message {
+            response["message"] = message.clone().into();
+        }
+        if let Some(code) = self.code {
+            response["code"] = code.into();
+        }
+        if !self.violations.is_empty() {
+            response["warnings"] = self.violations.iter().map(Violation::line).collect();
+        }
+        response
+    }
+}
+
+impl Plugin {
+    /// The default pack plus the bundle stored in this module.
+    pub fn load() -> Result<Plugin, String> {
+        Plugin::with_bundle(bundle::load()?)
+    }
+
+    /// The default pack plus `bundle`'s rules. Errors read like the CLI's rule load errors.
+    pub fn with_bundle(bundle: bundle::Bundle) -> Result<Plugin, String> {
+        let mut rules = RuleSet::builtin();
+        let mut errors = Vec::new();
+        for rule in &bundle.rules {
+            if let Err(e) = rules.add_source(&rule.origin, &rule.source, Some(&rule.id)) {
+                errors.push(e.to_string());
+            }
+        }
+        if errors.is_empty() {
+            Ok(Plugin { rules, bundle })
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The configuration for `settings`: the host's settings when it gave any (a non-empty
+    /// object), otherwise the bundled configuration, otherwise the defaults.
+    fn config(&self, settings: &Value) -> Result<Config, Vec<InputError>> {
+        let empty = match settings {
+            Value::Null => true,
+            Value::Object(map) => map.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            // JSON is YAML: the CLI's parser reads it and words its errors the same way.
+            return Config::parse(SETTINGS_NAME, &settings.to_string());
+        }
+        match &self.bundle.config {
+            Some(text) => Config::parse(
+                self.bundle
+                    .config_name
+                    .as_deref()
+                    .unwrap_or("bundled configuration"),
+                text,
+            ),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The policy for `settings`, evaluating exemption expiry as of `today`.
+    pub fn policy(&self, settings: &Value, today: Date) -> Result<Policy, Vec<String>> {
+        let messages = |errors: Vec<InputError>| errors.into_iter().map(|e| e.message).collect();
+        let config = self.config(settings).map_err(messages)?;
+        Policy::new(&self.rules, &config, &Selection::default(), today).map_err(messages)
+    }
+
+    /// Kubewarden's `validate_settings`: unknown rule ids and bad values are rejected with
+    /// the CLI's messages.
+    pub fn validate_settings(&self, settings: &Value) -> SettingsValidation {
+        // Any date will do: expiry does not make settings invalid.
+        match self.policy(settings, Date::from_days(0)) {
+            Ok(_) => SettingsValidation {
+                valid: true,
+                message: None,
+            },
+            Err(errors) => SettingsValidation {
+                valid: false,
+                message: Some(errors.join("; ")),
+            },
+        }
+    }
+
+    /// Evaluates an AdmissionReview, an AdmissionRequest or a bare object.
+    pub fn evaluate(&self, policy: &Policy, request: Value) -> Decision {
+        let uid = admission_uid(&request);
+        let mut report = policy.check_value(REQUEST_NAME, request);
+        report.sort();
+        decide(&report, uid)
+    }
+}
+
+/// The uid of an AdmissionReview's request or of a bare AdmissionRequest.
+fn admission_uid(value: &Value) -> Option<String> {
+    let request = match value.get("request") {
+        Some(request) if value.get("kind").and_then(Value::as_str) == Some("AdmissionReview") => {
+            request
+        }
+        _ => value,
+    };
+    request
+        .get("uid")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Turns a report into a decision: errors deny with 400, findings at or above
+/// [`DENY_AT`] deny with 403, anything else is allowed (lesser findings still listed).
+pub fn decide(report: &Report, uid: Option<String>) -> Decision {
+    let violations: Vec<Violation> = report
+        .findings
+        .iter()
+        .map(|f| Violation {
+            rule: f.rule.to_string(),
+            severity: f.severity,
+            message: f.message.clone(),
+            kind: f.resource.kind.clone(),
+            namespace: f.resource.namespace.clone(),
+            name: f.resource.name.clone(),
+            container: f.container.clone(),
+            path: f.path.clone(),
+        })
+        .collect();
+    if !report.errors.is_empty() {
+        let errors = report.errors.iter().map(|e| e.message.clone()).collect();
+        let mut decision = Decision::error(errors, uid);
+        decision.violations = violations;
+        return decision;
+    }
+    let denying = violations.iter().filter(|v| v.severity >= DENY_AT).count();
+    if denying == 0 {
+        return Decision {
+            allowed: true,
+            code: None,
+            message: None,
+            violations,
+            errors: Vec::new(),
+            uid,
+        };
+    }
+    let mut message = format!(
+        "Portcullis denied the request: {} finding{}",
+        violations.len(),
+        if violations.len() == 1 { "" } else { "s" }
+    );
+    for (i, violation) in violations.iter().enumerate() {
+        let _ = write!(
+            message,
+            "{}{}",
+            if i == 0 { ": " } else { "; " },
+            violation.line()
+        );
+    }
+    Decision {
+        allowed: false,
+        code: Some(403),
+        message: Some(message),
+        violations,
+        errors: Vec::new(),
+        uid,
+    }
+}
+
+/// Kubewarden's ValidationRequest: the AdmissionRequest and the policy settings.
+#[derive(Debug, Deserialize)]
+pub struct ValidationRequest {
+    pub request: Value,
+    #[serde(default)]
+    pub settings: Value,
+}
+
+/// Handles a ValidationRequest given as JSON bytes and answers a ValidationResponse. Never
+/// fails: a malformed request is answered with a denial that says what is wrong.
+pub fn validate_json(plugin: &Plugin, input: &[u8], today: Date) -> Value {
+    let request: ValidationRequest = match serde_json::from_slice(input) {
+        Ok(request) => request,
+        Err(e) => {
+            return Decision::error(vec![format!("invalid ValidationRequest: {e}")], None)
+                .to_validation_response();
+        }
+    };
+    let decision = match plugin.policy(&request.settings, today) {
+        Ok(policy) => plugin.evaluate(&policy, request.request),
+        Err(errors) => Decision::error(
+            errors
+                .into_iter()
+                .map(|e| format!("invalid settings: {e}"))
+                .collect(),
+            admission_uid(&request.request),
+        ),
+    };
+    decision.to_validation_response()
+}
+
+/// Handles settings given as JSON bytes and answers `{"valid": …, "message": …}`.
+pub fn validate_settings_json(plugin: &Plugin, input: &[u8]) -> SettingsValidation {
+    let text = std::str::from_utf8(input).unwrap_or("");
+    let settings: Value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(input) {
+            Ok(value) => value,
+            Err(e) => {
+                return SettingsValidation {
+                    valid: false,
+                    message: Some(format!("settings are not valid JSON: {e}")),
+                };
+            }
+        }
+    };
+    plugin.validate_settings(&settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plugin() -> Plugin {
+        Plugin::with_bundle(bundle::Bundle::default()).unwrap()
+    }
+
+    #[test]
+    fn settings_errors_read_like_the_cli() {
+        let answer = plugin().validate_settings(&json!({"rules": {"no-such-rule": {}}}));
+        assert!(!answer.valid);
+        assert!(
+            answer
+                .message
+                .unwrap()
+                .starts_with("unknown rule `no-such-rule`; known rules: ")
+        );
+        assert!(plugin().validate_settings(&json!({})).valid);
+        assert!(plugin().validate_settings(&Value::Null).valid);
+    }
+
+    #[test]
+    fn malformed_requests_are_denied_not_fatal() {
+        let plugin = plugin();
+        let response = validate_json(&plugin, b"{not json", Date::from_days(0));
+        assert_eq!(response["accepted"], false);
+        assert_eq!(response["code"], 400);
+        let response = validate_json(&plugin, br#"{"request": 7}"#, Date::from_days(0));
+        assert_eq!(response["accepted"], false, "{response}");
+    }
+
+    #[test]
+    fn findings_deny_with_every_finding_as_a_warning() {
+        let plugin = plugin();
+        let request = json!({"request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE", "namespace": "default",
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                       "spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}}},
+            "settings": {}});
+        let response = validate_json(&plugin, request.to_string().as_bytes(), Date::today());
+        assert_eq!(response["accepted"], false);
+        assert_eq!(response["code"], 403);
+        let warnings = response["warnings"].as_array().unwrap();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("latest-tag"))
+        );
+        for warning in warnings {
+            assert!(
+                response["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(warning.as_str().unwrap())
+            );
+        }
+    }
+}
