@@ -239,6 +239,12 @@ fn check_watch_follows_edits_keeps_the_last_good_rule_and_stops_on_ctrl_c() {
     let block = watcher.until("done in");
     let text = block_text(&block);
     assert!(text.contains("critical owner-label"), "{text}");
+    // Only the severity moved: the same finding, shown as changed rather than "no change".
+    assert!(
+        text.contains("since last run: 0 new, 0 fixed, 1 changed"),
+        "{text}"
+    );
+    assert!(text.contains("(severity medium → critical)"), "{text}");
 
     let (code, _) = watcher.interrupt();
     assert_eq!(code, 0);

@@ -264,22 +264,22 @@ impl Policy {
         }
     }
 
-    /// Evaluates one rule on one workload, e.g. to redo only the rule that changed in watch
-    /// mode. Counts no resource and reports no annotation problems: [`Policy::check_workload`]
-    /// does that once per workload.
-    pub fn check_workload_rule(
+    /// Evaluates the rules named in `rules` on one workload, each into its own report
+    /// (`reports[i]` receives the findings of `rules[i]`), e.g. to redo only the rule that
+    /// changed in watch mode. Ids that are not active are skipped. Counts no resource and
+    /// reports no annotation problems: [`Policy::check_workload`] does that once per workload.
+    pub fn check_workload_rules(
         &self,
-        rule: &str,
+        rules: &[&str],
         workload: Arc<Workload>,
         file: &str,
-        report: &mut Report,
+        reports: &mut [Report],
     ) {
-        if let Some(active) = self.rules.iter().find(|a| &*a.id == rule) {
-            self.evaluate(
-                active,
-                &Subject::new(workload, file, self.facts.clone()),
-                report,
-            );
+        let subject = Subject::new(workload, file, self.facts.clone());
+        for (rule, report) in rules.iter().zip(reports.iter_mut()) {
+            if let Some(active) = self.rules.iter().find(|a| &*a.id == *rule) {
+                self.evaluate(active, &subject, report);
+            }
         }
     }
 

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use anstyle::{AnsiColor, Style};
 use notify::{RecursiveMode, Watcher};
 use portcullis_engine::{
-    Date, Finding, LoadedWorkloads, Policy, Report, RuleLoadError, RuleSet, annotation_error,
-    load_workloads,
+    Date, Finding, LoadedWorkloads, Policy, Report, RuleLoadError, RuleSet, Severity,
+    annotation_error, load_workloads,
 };
 use rayon::prelude::*;
 
@@ -249,6 +249,12 @@ struct CheckSession {
     broken_rules: BTreeMap<String, RuleLoadError>,
     config_path: Option<PathBuf>,
     config_text: Option<(String, Arc<str>)>,
+    /// The configuration as last read, and the problems reading it found: a rule edit
+    /// re-resolves settings against it without reading the file again.
+    config: portcullis_engine::Config,
+    config_read_errors: Vec<portcullis_engine::InputError>,
+    /// `--image-facts`, read once: the facts file is an input, not something being edited.
+    image_facts: Option<Result<Arc<portcullis_engine::FactsIndex>, portcullis_engine::InputError>>,
     /// `Err` holds the configuration's problems; the previous policy keeps running.
     policy: Option<Policy>,
     config_errors: Vec<portcullis_engine::InputError>,
@@ -257,7 +263,7 @@ struct CheckSession {
     /// Manifest roots: (absolute, as given).
     manifest_roots: Vec<(PathBuf, PathBuf)>,
     rule_roots: Vec<PathBuf>,
-    previous: BTreeSet<FindingKey>,
+    previous: BTreeMap<FindingKey, FindingState>,
     input_errors: Vec<portcullis_engine::InputError>,
     /// What the last update redid, for the user to see that only that was redone.
     redone: Vec<String>,
@@ -336,18 +342,24 @@ impl CheckSession {
                 .collect(),
             config_path: loaded_config.path.clone(),
             config_text: loaded_config.text.clone(),
+            config: loaded_config.config,
+            config_read_errors: loaded_config.errors.clone(),
+            image_facts: args
+                .image_facts
+                .as_deref()
+                .map(super::check::read_image_facts),
             policy: None,
-            config_errors: loaded_config.errors.clone(),
+            config_errors: loaded_config.errors,
             files: BTreeMap::new(),
             manifest_roots,
             rule_roots,
-            previous: BTreeSet::new(),
+            previous: BTreeMap::new(),
             input_errors: Vec::new(),
             redone: Vec::new(),
             printer,
             args,
         };
-        session.resolve_policy(&loaded_config.config);
+        session.resolve_policy();
         let (inputs, errors) = inputs::expand(&session.args.paths);
         session.input_errors = errors;
         let files: Vec<(PathBuf, (String, FileState))> = inputs
@@ -365,16 +377,16 @@ impl CheckSession {
     }
 
     /// Resolves the configuration against the rules; on errors the previous policy stays.
-    fn resolve_policy(&mut self, config: &portcullis_engine::Config) {
+    fn resolve_policy(&mut self) {
+        self.config_errors = self.config_read_errors.clone();
         let selection = super::check::selection(&self.args);
-        match Policy::new(&self.rules, config, &selection, self.today) {
+        match Policy::new(&self.rules, &self.config, &selection, self.today) {
             Ok(mut policy) if self.config_errors.is_empty() => {
                 super::check::warn_expired(&policy);
-                if let Some(path) = &self.args.image_facts {
-                    match super::check::read_image_facts(path) {
-                        Ok(facts) => policy.set_image_facts(facts),
-                        Err(error) => self.config_errors.push(error),
-                    }
+                match &self.image_facts {
+                    Some(Ok(facts)) => policy.set_image_facts(facts.clone()),
+                    Some(Err(error)) => self.config_errors.push(error.clone()),
+                    None => {}
                 }
                 self.policy = Some(policy);
             }
@@ -385,10 +397,11 @@ impl CheckSession {
 
     fn reload_config(&mut self) {
         let loaded = super::check::load_config(self.args.config.as_deref());
-        self.config_path = loaded.path.clone();
-        self.config_text = loaded.text.clone();
-        self.config_errors = loaded.errors.clone();
-        self.resolve_policy(&loaded.config);
+        self.config_path = loaded.path;
+        self.config_text = loaded.text;
+        self.config = loaded.config;
+        self.config_read_errors = loaded.errors;
+        self.resolve_policy();
     }
 
     fn load_file(&mut self, absolute: &Path, name: String) {
@@ -412,13 +425,13 @@ impl CheckSession {
             if rule.is_none() {
                 state.by_rule.clear();
             }
-            for id in &ids {
-                let mut report = Report::default();
-                for workload in &state.loaded.workloads {
-                    policy.check_workload_rule(id, workload.clone(), name, &mut report);
-                }
-                state.by_rule.insert(id.clone(), report);
+            // Workload outside, rules inside: the workload's view is built once for all rules.
+            let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut reports = vec![Report::default(); ids.len()];
+            for workload in &state.loaded.workloads {
+                policy.check_workload_rules(&id_refs, workload.clone(), name, &mut reports);
             }
+            state.by_rule.extend(ids.iter().cloned().zip(reports));
         });
     }
 
@@ -538,10 +551,10 @@ impl CheckSession {
             .sum()
     }
 
-    /// Settings are resolved per rule set: after a rule changes, rebuild the policy from
-    /// the configuration as it is (re-reading it is cheap and keeps errors current).
+    /// Settings are resolved per rule set: after a rule changes, re-resolve the
+    /// configuration last read (a settings error may appear or go with the rule).
     fn rebuild_policy(&mut self) {
-        self.reload_config();
+        self.resolve_policy();
     }
 
     fn is_config(&self, path: &Path) -> bool {
@@ -656,7 +669,11 @@ impl CheckSession {
             out.push_str(&output::summary_line(&report, self.files.len()));
             out.push_str(&format!(" (not listed again above {RERUN_LIST_LIMIT})\n"));
         }
-        let current: BTreeSet<FindingKey> = report.findings.iter().map(FindingKey::of).collect();
+        let current: BTreeMap<FindingKey, FindingState> = report
+            .findings
+            .iter()
+            .map(|f| (FindingKey::of(f), FindingState::of(f)))
+            .collect();
         if show_diff {
             out.push_str(&self.diff(&current));
         }
@@ -673,32 +690,52 @@ impl CheckSession {
         self.printer.text(&out)
     }
 
-    fn diff(&self, current: &BTreeSet<FindingKey>) -> String {
-        let new: Vec<&FindingKey> = current.difference(&self.previous).collect();
-        let fixed: Vec<&FindingKey> = self.previous.difference(current).collect();
-        if new.is_empty() && fixed.is_empty() {
+    fn diff(&self, current: &BTreeMap<FindingKey, FindingState>) -> String {
+        let new: Vec<String> = current
+            .keys()
+            .filter(|key| !self.previous.contains_key(*key))
+            .map(ToString::to_string)
+            .collect();
+        let fixed: Vec<String> = self
+            .previous
+            .keys()
+            .filter(|key| !current.contains_key(*key))
+            .map(ToString::to_string)
+            .collect();
+        // The same finding with another severity or exemption (a configuration edit) is
+        // neither new nor fixed, but hiding it would make the edit look ignored.
+        let changed: Vec<String> = current
+            .iter()
+            .filter_map(|(key, now)| {
+                let before = self.previous.get(key)?;
+                (before != now).then(|| format!("{key} ({})", before.describe_change(now)))
+            })
+            .collect();
+        if new.is_empty() && fixed.is_empty() && changed.is_empty() {
             return "since last run: no change in findings\n".into();
         }
-        let mut out = format!("since last run: {} new, {} fixed\n", new.len(), fixed.len());
+        let mut out = format!("since last run: {} new, {} fixed", new.len(), fixed.len());
+        if !changed.is_empty() {
+            out.push_str(&format!(", {} changed", changed.len()));
+        }
+        out.push('\n');
         let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
         let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
-        for key in new.iter().take(DIFF_LIST_LIMIT) {
-            out.push_str(&self.printer.paint(red, &format!("  + new    {key}\n")));
-        }
-        if new.len() > DIFF_LIST_LIMIT {
-            out.push_str(&format!(
-                "  … and {} more new\n",
-                new.len() - DIFF_LIST_LIMIT
-            ));
-        }
-        for key in fixed.iter().take(DIFF_LIST_LIMIT) {
-            out.push_str(&self.printer.paint(green, &format!("  - fixed  {key}\n")));
-        }
-        if fixed.len() > DIFF_LIST_LIMIT {
-            out.push_str(&format!(
-                "  … and {} more fixed\n",
-                fixed.len() - DIFF_LIST_LIMIT
-            ));
+        let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+        for (lines, label, style, more) in [
+            (&new, "+ new    ", red, "new"),
+            (&fixed, "- fixed  ", green, "fixed"),
+            (&changed, "~ changed", yellow, "changed"),
+        ] {
+            for line in lines.iter().take(DIFF_LIST_LIMIT) {
+                out.push_str(&self.printer.paint(style, &format!("  {label} {line}\n")));
+            }
+            if lines.len() > DIFF_LIST_LIMIT {
+                out.push_str(&format!(
+                    "  … and {} more {more}\n",
+                    lines.len() - DIFF_LIST_LIMIT
+                ));
+            }
         }
         out
     }
@@ -731,6 +768,44 @@ impl FindingKey {
             container: finding.container.clone(),
             message: finding.message.clone(),
         }
+    }
+}
+
+/// What can change about a finding that stays: how severe it is and whether it is waived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FindingState {
+    severity: Severity,
+    exempted: bool,
+}
+
+impl FindingState {
+    fn of(finding: &Finding) -> FindingState {
+        FindingState {
+            severity: finding.severity,
+            exempted: finding.exemption.is_some(),
+        }
+    }
+
+    fn describe_change(&self, now: &FindingState) -> String {
+        let mut parts = Vec::new();
+        if self.severity != now.severity {
+            parts.push(format!(
+                "severity {} → {}",
+                self.severity.as_str(),
+                now.severity.as_str()
+            ));
+        }
+        if self.exempted != now.exempted {
+            parts.push(
+                if now.exempted {
+                    "now exempted"
+                } else {
+                    "no longer exempted"
+                }
+                .to_string(),
+            );
+        }
+        parts.join(", ")
     }
 }
 
