@@ -924,3 +924,46 @@ fn modules_import_only_their_hosts_interfaces_and_carry_kubewarden_metadata() {
         }
     }
 }
+
+#[test]
+fn wasm_build_takes_rule_files_and_folders_like_check() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = scratch("rule-paths");
+    let folder = dir.join("team-rules");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("no-busybox.rhai"),
+        std::fs::read_to_string(workspace_root().join("tests/fixtures/wasm-rules/no-alpine.rhai"))
+            .unwrap()
+            .replace("no-alpine", "no-busybox")
+            .replace("alpine", "busybox"),
+    )
+    .unwrap();
+    let build = |rules: &[&Path]| {
+        let mut command = Command::new(binary());
+        command
+            .args(["wasm", "build", "--out"])
+            .arg(dir.join("out"));
+        for path in rules {
+            command.arg("--rules").arg(path);
+        }
+        command.output().unwrap()
+    };
+    let single_file = workspace_root().join("tests/fixtures/wasm-rules/no-alpine.rhai");
+    let output = build(&[&single_file, &folder]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("built-in, 2 from "), "{stdout}");
+
+    let missing = dir.join("no-such-folder");
+    let output = build(&[&missing]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-folder"), "{stderr}");
+}

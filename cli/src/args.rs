@@ -110,12 +110,14 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
 
-    /// User for basic authentication to every registry; the password is read from
-    /// the environment variable PORTCULLIS_REGISTRY_PASSWORD.
+    /// User for basic authentication to every registry without credentials in the docker
+    /// config; the password is read from the environment variable
+    /// PORTCULLIS_REGISTRY_PASSWORD.
     #[arg(long, value_name = "USER")]
     pub username: Option<String>,
 
-    /// Cache of collected facts by digest [default: ~/.cache/portcullis/image-facts].
+    /// Cache of collected facts by digest [default: $XDG_CACHE_HOME/portcullis/image-facts,
+    /// else ~/.cache/portcullis/image-facts].
     #[arg(long, value_name = "DIR")]
     pub facts_cache: Option<PathBuf>,
 
@@ -181,9 +183,10 @@ pub enum WasmCommand {
 
 #[derive(Debug, Args)]
 pub struct WasmBuildArgs {
-    /// Folder of custom rules (`*.rhai`) to bundle with the default pack.
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
+    /// Custom rules to bundle with the default pack: a folder of `*.rhai` files or one
+    /// file. Repeatable, as for `check`.
+    #[arg(long, value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
 
     /// Configuration to bundle; used when the host passes no settings.
     #[arg(short, long, value_name = "FILE")]

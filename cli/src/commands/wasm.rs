@@ -38,8 +38,8 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
         );
     }
     let mut bundle = Bundle::default();
-    if let Some(dir) = &args.rules {
-        bundle.rules = read_rules(dir)?;
+    for path in &args.rules {
+        bundle.rules.extend(read_rules(path)?);
     }
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
@@ -67,34 +67,36 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
         plugin.rules().rules().len(),
         plugin.rules().rules().len() - bundle.rules.len(),
         bundle.rules.len(),
-        args.rules
-            .as_deref()
-            .map_or("no folder".into(), |d| d.display().to_string())
+        if args.rules.is_empty() {
+            "no --rules".to_string()
+        } else {
+            args.rules
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
     );
     Ok(Outcome::Clean)
 }
 
-/// The `*.rhai` files of `dir`, sorted by name.
-fn read_rules(dir: &Path) -> Result<Vec<BundledRule>, String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "rhai") && path.is_file())
-        .collect();
-    paths.sort();
-    paths
+/// The rules at `path`: one `.rhai` file, or a folder's `*.rhai` files sorted by name (the
+/// engine's listing, so `check --rules` and `wasm build --rules` read the same files).
+fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
+    let files = portcullis_engine::rules::rule_files(path)
+        .map_err(|e| format!("{}: {}", e.origin, e.message))?;
+    files
         .into_iter()
-        .map(|path| {
-            let source = std::fs::read_to_string(&path)
-                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-            let id = path
+        .map(|file| {
+            let source = std::fs::read_to_string(&file)
+                .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+            let id = file
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default()
                 .to_string();
             Ok(BundledRule {
-                origin: path.display().to_string(),
+                origin: file.display().to_string(),
                 id,
                 source,
             })
