@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use portcullis_tests::workspace_root;
+use portcullis_tests::{finding_keys, workspace_root};
 use serde_json::Value;
 
 fn binary() -> &'static PathBuf {
@@ -33,22 +33,6 @@ fn stderr(output: &Output) -> String {
 
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(output)))
-}
-
-/// (rule, resource name, container) of every finding, in output order.
-fn finding_keys(report: &Value) -> Vec<(String, String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["resource"]["name"].as_str().unwrap().to_string(),
-                f["container"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 const FIXED_DAY: &str = "--today=2026-11-26";

@@ -1,8 +1,8 @@
 //! `docs/rules/` is generated from the rules' own metadata and docs. This test fails when it
 //! is stale; `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs` regenerates it.
 
-use portcullis_engine::RuleSet;
 use portcullis_engine::rules::render_markdown;
+use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
 use portcullis_tests::workspace_root;
 
 fn rule_index(rules: &RuleSet) -> String {
@@ -68,4 +68,84 @@ fn rule_reference_is_up_to_date() {
         stale.is_empty() && present == expected.len(),
         "docs/rules is stale ({stale:?}); run `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs`"
     );
+}
+
+/// The fenced blocks of a Markdown file: (info string, first line number, text).
+fn fenced_blocks(markdown: &str) -> Vec<(String, usize, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, usize, String)> = None;
+    for (index, line) in markdown.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((info.trim().to_string(), index + 2, String::new())),
+            (Some(_), Some(_)) => blocks.extend(open.take()),
+            (Some((_, _, text)), None) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// Every configuration shown in the README and the guides is one the CLI accepts: settings
+/// that exist, with the right types, for rules that exist (the default pack plus the rules
+/// the same page writes).
+#[test]
+fn configuration_examples_in_the_docs_are_accepted() {
+    let mut pages = vec![workspace_root().join("README.md")];
+    for entry in std::fs::read_dir(workspace_root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    pages.sort();
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for page in &pages {
+        let name = page
+            .strip_prefix(workspace_root())
+            .unwrap()
+            .display()
+            .to_string();
+        let blocks = fenced_blocks(&std::fs::read_to_string(page).unwrap());
+        let mut rules = RuleSet::builtin();
+        for (info, line, text) in &blocks {
+            if info == "rhai" && text.contains("const META") {
+                // A page may show a rule twice as it evolves; the first version is enough.
+                let _ = rules.add_source(&format!("{name}:{line}"), text, None);
+            }
+        }
+        for (info, line, text) in &blocks {
+            let body = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let is_config = match info.as_str() {
+                "yaml" => body.starts_with("rules:") || body.starts_with("exemptions:"),
+                "json" => body.starts_with("{\"rules\"") || body.starts_with("{\"exemptions\""),
+                _ => false,
+            };
+            if !is_config {
+                continue;
+            }
+            checked += 1;
+            let origin = format!("{name}:{line}");
+            let config = match Config::parse(&origin, text) {
+                Ok(config) => config,
+                Err(errors) => {
+                    problems.extend(errors.iter().map(|e| format!("{origin}: {}", e.message)));
+                    continue;
+                }
+            };
+            if let Err(errors) = Policy::new(&rules, &config, &Selection::default(), Date::today())
+            {
+                problems.extend(errors.iter().map(|e| format!("{origin}: {}", e.message)));
+            }
+        }
+    }
+    assert!(checked >= 3, "found only {checked} configuration examples");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use portcullis_tests::{portcullis_binary, scratch_dir, workspace_root};
+use portcullis_tests::{finding_keys, portcullis_binary, scratch_dir, workspace_root};
 use serde_json::Value;
 
 const IMAGE_RULES: &str =
@@ -26,16 +26,9 @@ fn findings(output: &Output) -> Vec<(String, String)> {
             String::from_utf8_lossy(&output.stderr)
         )
     });
-    let mut found: Vec<(String, String)> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["rule"].as_str().unwrap().to_string(),
-                f["resource"]["name"].as_str().unwrap().to_string(),
-            )
-        })
+    let mut found: Vec<(String, String)> = finding_keys(&report)
+        .into_iter()
+        .map(|(rule, name, _)| (rule, name))
         .collect();
     found.sort();
     found

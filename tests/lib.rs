@@ -121,3 +121,23 @@ pub fn say_skipped(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "SKIPPED {message}");
 }
+
+/// (rule, resource name, container or "") of every finding of a `--format json` report, in
+/// output order.
+pub fn finding_keys(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("a JSON report has a findings array")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["resource"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                f["container"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}

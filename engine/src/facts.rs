@@ -269,7 +269,7 @@ pub struct LayerFacts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesystemFacts {
-    /// Shells present, by name: `sh`, `bash`, `ash`, `dash`, `zsh`, `busybox`; sorted.
+    /// Shells present, by name: `sh`, `bash`, `ash`, `dash`, `zsh`, `ksh`, `busybox`; sorted.
     pub shells: Vec<String>,
     /// Package managers or their databases present: `dpkg`, `apt`, `apk`, `rpm`, `yum`,
     /// `dnf`, `pip`; sorted.

@@ -722,8 +722,8 @@ pub mod rule_api {
                 .collect::<Array>()
         }))
     }
-    /// Shells in the filesystem (`sh`, `bash`, `ash`, `dash`, `zsh`, `busybox`): `[]` when
-    /// there are none, `()` when the layers were not looked at.
+    /// Shells in the filesystem (`sh`, `bash`, `ash`, `dash`, `zsh`, `ksh`, `busybox`):
+    /// `[]` when there are none, `()` when the layers were not looked at.
     #[rhai_fn(get = "shells", pure)]
     pub fn facts_shells(f: &mut ImageFacts) -> Dynamic {
         opt(f
