@@ -967,3 +967,105 @@ fn wasm_build_takes_rule_files_and_folders_like_check() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no-such-folder"), "{stderr}");
 }
+
+/// `wasm build --image-facts`: the image rules decide inside the module from the bundled
+/// facts, as `check --image-facts` does on the command line, with no registry calls.
+#[test]
+fn bundled_image_facts_drive_the_image_rules_in_the_module() {
+    if !prerequisites() {
+        return;
+    }
+    let facts = workspace_root().join("tests/fixtures/facts/image-facts.json");
+    let workloads = workspace_root().join("tests/fixtures/facts/workloads.yaml");
+    let out = scratch("image-facts");
+    let output = Command::new(binary())
+        .args(["wasm", "build", "--image-facts"])
+        .arg(&facts)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("image facts: "), "{stdout}");
+
+    let cli = Command::new(binary())
+        .args(["check", "--format", "json", "--image-facts"])
+        .arg(&facts)
+        .arg(&workloads)
+        .output()
+        .unwrap();
+    let cli_report: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let mut cli_findings = portcullis_tests::finding_keys(&cli_report);
+    cli_findings.sort();
+
+    let native_plugin = Plugin::with_bundle(Bundle {
+        image_facts: Some(std::fs::read_to_string(&facts).unwrap()),
+        ..Bundle::default()
+    })
+    .unwrap();
+    let host = wapc_host(&out.join("portcullis-wapc.wasm"));
+    let text = std::fs::read_to_string(&workloads).unwrap();
+    let mut module_findings = Vec::new();
+    for (index, doc) in text.split("\n---\n").enumerate() {
+        let object: Value = serde_yaml::from_str(doc).unwrap();
+        let review = review(&format!("facts-{index}"), object, "CREATE");
+        let native_decision = native_plugin.evaluate(
+            &native_plugin.policy(&json!({}), Date::today()).unwrap(),
+            review.clone(),
+        );
+        let answer: Value = serde_json::from_slice(
+            &host
+                .call(
+                    "validate",
+                    validation_request(&review).to_string().as_bytes(),
+                )
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            from_validation_response(&answer),
+            from_decision(&native_decision),
+            "the waPC module and the native engine disagree on document {index}"
+        );
+        module_findings.extend(native_decision.violations.iter().map(|v| {
+            (
+                v.rule.clone(),
+                v.name.clone(),
+                v.container.clone().unwrap_or_default(),
+            )
+        }));
+    }
+    module_findings.sort();
+    assert_eq!(module_findings, cli_findings);
+    // The facts matter: the image rules fire with them and not without.
+    assert!(
+        module_findings
+            .iter()
+            .any(|(rule, _, _)| rule == "vulnerable-image"),
+        "{module_findings:?}"
+    );
+    let without: Value = serde_json::from_slice(
+        &wapc_host(&modules().wapc)
+            .call(
+                "validate",
+                validation_request(&review(
+                    "no-facts",
+                    serde_yaml::from_str(text.split("\n---\n").next().unwrap()).unwrap(),
+                    "CREATE",
+                ))
+                .to_string()
+                .as_bytes(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        !without.to_string().contains("vulnerable-image"),
+        "{without}"
+    );
+}

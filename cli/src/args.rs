@@ -192,6 +192,11 @@ pub struct WasmBuildArgs {
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Image facts to bundle (from `portcullis facts collect`), for the image rules at
+    /// admission without registry calls.
+    #[arg(long, value_name = "FILE")]
+    pub image_facts: Option<PathBuf>,
+
     /// Folder to write the modules to (created if missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -59,6 +59,13 @@ pub struct Bundle {
     /// Name of the configuration file, for error messages.
     #[serde(default)]
     pub config_name: Option<String>,
+    /// An image facts file (`portcullis facts collect`), as compact JSON: the image rules
+    /// see it as `check --image-facts` does, with no registry calls from the host.
+    #[serde(default)]
+    pub image_facts: Option<String>,
+    /// Name of the facts file, for error messages.
+    #[serde(default)]
+    pub image_facts_name: Option<String>,
 }
 
 /// The bundle bytes stored in this module (empty when none was written).
@@ -90,7 +97,8 @@ pub fn write(module: &mut [u8], bundle: &Bundle) -> Result<(), String> {
     let payload = serde_json::to_vec(bundle).map_err(|e| e.to_string())?;
     if payload.len() > CAPACITY {
         return Err(format!(
-            "the rules and configuration take {} KiB; a module holds at most {} KiB",
+            "the rules, configuration and image facts take {} KiB; a module holds at most \
+             {} KiB",
             payload.len().div_ceil(1024),
             CAPACITY / 1024
         ));
@@ -155,6 +163,8 @@ mod tests {
             }],
             config: Some("rules: {}".into()),
             config_name: Some("p.yaml".into()),
+            image_facts: Some(r#"{"format":"portcullis-image-facts"}"#.into()),
+            image_facts_name: Some("image-facts.json".into()),
         };
         write(&mut module, &bundle).unwrap();
         assert_eq!(read(&module).unwrap(), bundle);

@@ -19,8 +19,11 @@ mod opa;
 mod wapc;
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use portcullis_engine::{Config, Date, InputError, Policy, Report, RuleSet, Selection, Severity};
+use portcullis_engine::{
+    Config, Date, FactsFile, FactsIndex, InputError, Policy, Report, RuleSet, Selection, Severity,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -37,6 +40,7 @@ pub const DENY_AT: Severity = Severity::Low;
 pub struct Plugin {
     rules: RuleSet,
     bundle: bundle::Bundle,
+    image_facts: Option<Arc<FactsIndex>>,
 }
 
 /// Answer to `validate_settings`, in Kubewarden's shape.
@@ -143,8 +147,23 @@ impl Plugin {
                 errors.push(e.to_string());
             }
         }
+        let image_facts = match &bundle.image_facts {
+            Some(text) => match FactsFile::parse(text) {
+                Ok(file) => Some(Arc::new(FactsIndex::new(file))),
+                Err(message) => {
+                    let name = bundle.image_facts_name.as_deref().unwrap_or("image facts");
+                    errors.push(format!("{name}: {message}"));
+                    None
+                }
+            },
+            None => None,
+        };
         if errors.is_empty() {
-            Ok(Plugin { rules, bundle })
+            Ok(Plugin {
+                rules,
+                bundle,
+                image_facts,
+            })
         } else {
             Err(errors.join("; "))
         }
@@ -180,9 +199,19 @@ impl Plugin {
 
     /// The policy for `settings`, evaluating exemption expiry as of `today`.
     pub fn policy(&self, settings: &Value, today: Date) -> Result<Policy, Vec<String>> {
-        let messages = |errors: Vec<InputError>| errors.into_iter().map(|e| e.message).collect();
+        let messages = |errors: Vec<InputError>| {
+            errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<String>>()
+        };
         let config = self.config(settings).map_err(messages)?;
-        Policy::new(&self.rules, &config, &Selection::default(), today).map_err(messages)
+        let mut policy =
+            Policy::new(&self.rules, &config, &Selection::default(), today).map_err(messages)?;
+        if let Some(facts) = &self.image_facts {
+            policy.set_image_facts(facts.clone());
+        }
+        Ok(policy)
     }
 
     /// Kubewarden's `validate_settings`: unknown rule ids and bad values are rejected with

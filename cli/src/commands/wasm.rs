@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use portcullis_engine::FactsFile;
 use portcullis_wasm_plugin::Plugin;
 use portcullis_wasm_plugin::bundle::{self, Bundle, BundledRule};
 use serde_json::{Value, json};
@@ -47,6 +48,21 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
         bundle.config = Some(text);
         bundle.config_name = Some(path.display().to_string());
     }
+    let mut facts_summary = None;
+    if let Some(path) = &args.image_facts {
+        let name = path.display();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{name}: cannot read image facts: {e}"))?;
+        let facts = FactsFile::parse(&text).map_err(|e| format!("{name}: {e}"))?;
+        // Stored compact: the module's data area is small.
+        let text = serde_json::to_string(&facts).map_err(|e| e.to_string())?;
+        facts_summary = Some(format!(
+            "image facts: {} image(s) from {name}",
+            facts.images.len()
+        ));
+        bundle.image_facts = Some(text);
+        bundle.image_facts_name = Some(path.display().to_string());
+    }
     // Load exactly what the modules will load, so errors surface here and not in a host.
     let plugin = Plugin::with_bundle(bundle.clone())?;
     let check = plugin.validate_settings(&Value::Null);
@@ -62,21 +78,21 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
         std::fs::write(&path, &module).map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("{} ({} bytes)", path.display(), module.len());
     }
-    println!(
-        "{} rules: {} built-in, {} from {}",
-        plugin.rules().rules().len(),
-        plugin.rules().rules().len() - bundle.rules.len(),
-        bundle.rules.len(),
-        if args.rules.is_empty() {
-            "no --rules".to_string()
-        } else {
-            args.rules
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    );
+    let total = plugin.rules().rules().len();
+    let custom = bundle.rules.len();
+    if args.rules.is_empty() {
+        println!("{total} rules: {total} built-in, no custom rules");
+    } else {
+        let paths: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
+        println!(
+            "{total} rules: {} built-in, {custom} from {}",
+            total - custom,
+            paths.join(", ")
+        );
+    }
+    if let Some(summary) = facts_summary {
+        println!("{summary}");
+    }
     Ok(Outcome::Clean)
 }
 
