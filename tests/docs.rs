@@ -3,7 +3,7 @@
 
 use portcullis_engine::rules::render_markdown;
 use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
-use portcullis_tests::workspace_root;
+use portcullis_tests::{run_portcullis, scratch_dir, workspace_root};
 
 fn rule_index(rules: &RuleSet) -> String {
     let mut out = String::from(
@@ -148,4 +148,27 @@ fn configuration_examples_in_the_docs_are_accepted() {
     }
     assert!(checked >= 3, "found only {checked} configuration examples");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The README's first example is what the binary prints for it, word for word.
+#[test]
+fn readme_example_output_is_what_the_binary_prints() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let blocks = fenced_blocks(&readme);
+    let manifest_at = blocks
+        .iter()
+        .position(|(info, _, _)| info == "yaml")
+        .expect("the README shows a manifest");
+    let (info, _, console) = &blocks[manifest_at + 1];
+    assert_eq!(info, "console", "the manifest is followed by its output");
+    let mut lines = console.lines();
+    assert_eq!(lines.next(), Some("$ portcullis check pod.yaml"));
+    let expected: Vec<&str> = lines.take_while(|l| !l.starts_with("$ ")).collect();
+
+    let dir = scratch_dir("readme-example");
+    std::fs::write(dir.join("pod.yaml"), &blocks[manifest_at].2).unwrap();
+    let output = run_portcullis(&dir, &["check", "pod.yaml", "--color", "never"], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
 }
