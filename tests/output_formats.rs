@@ -97,6 +97,15 @@ fn assert_valid_sarif(document: &Value) {
     assert!(errors.is_empty(), "{errors:#?}\n{document:#}");
 }
 
+/// The report as SARIF, checked against the schema.
+fn valid_sarif(report: &Report, rules: &[portcullis_engine::EnabledRule]) -> Value {
+    let mut out = Vec::new();
+    report.write_sarif(rules, &mut out).unwrap();
+    let sarif: Value = serde_json::from_slice(&out).unwrap();
+    assert_valid_sarif(&sarif);
+    sarif
+}
+
 fn level(severity: &str) -> &'static str {
     match severity {
         "critical" | "high" => "error",
@@ -402,12 +411,7 @@ fn output_is_deterministic_and_fingerprints_survive_moved_lines() {
     let sarif_of = |text: &str| {
         let mut report = policy.check_source("b.yaml", text);
         report.sort();
-        let mut out = Vec::new();
-        report
-            .write_sarif(&policy.enabled_rules(), &mut out)
-            .unwrap();
-        let sarif: Value = serde_json::from_slice(&out).unwrap();
-        assert_valid_sarif(&sarif);
+        let sarif = valid_sarif(&report, &policy.enabled_rules());
         results(&sarif)
             .iter()
             .map(|r| {
@@ -675,10 +679,7 @@ fn junit_escapes_hostile_names_and_messages() {
 #[test]
 fn sarif_escapes_hostile_names_and_encodes_the_file_uri() {
     let (report, rules) = hostile_report();
-    let mut out = Vec::new();
-    report.write_sarif(&rules, &mut out).unwrap();
-    let sarif: Value = serde_json::from_slice(&out).unwrap();
-    assert_valid_sarif(&sarif);
+    let sarif = valid_sarif(&report, &rules);
     let result = results(&sarif)
         .iter()
         .find(|r| r["ruleId"] == "invalid-image-reference")
@@ -743,12 +744,7 @@ fn a_rule_that_fails_is_an_error_of_its_own_case() {
     assert!(error.attribute("message").unwrap().contains("boom"));
     assert!(child(cases[&key("good")], "failure").is_some());
 
-    let mut out = Vec::new();
-    report
-        .write_sarif(&policy.enabled_rules(), &mut out)
-        .unwrap();
-    let sarif: Value = serde_json::from_slice(&out).unwrap();
-    assert_valid_sarif(&sarif);
+    let sarif = valid_sarif(&report, &policy.enabled_rules());
     let notification = &sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"][0];
     assert_eq!(
         notification["associatedRule"],

@@ -992,6 +992,22 @@ fn bundled_image_facts_drive_the_image_rules_in_the_module() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("image facts: "), "{stdout}");
+    // A file that is not a facts file is refused before any module is written.
+    let refused_out = scratch("image-facts-refused");
+    let refused = Command::new(binary())
+        .args(["wasm", "build", "--image-facts"])
+        .arg(&workloads)
+        .arg("--out")
+        .arg(&refused_out)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("workloads.yaml: not a facts file"),
+        "{stderr}"
+    );
+    assert!(!refused_out.join("portcullis-wapc.wasm").exists());
 
     let cli = Command::new(binary())
         .args(["check", "--format", "json", "--image-facts"])

@@ -319,26 +319,62 @@ pub struct ValidationRequest {
 }
 
 /// Handles a ValidationRequest given as JSON bytes and answers a ValidationResponse. Never
-/// fails: a malformed request is answered with a denial that says what is wrong.
+/// fails: a malformed request is answered with a denial that says what is wrong. For one
+/// request; hosts that keep an instance use [`PolicyCache::validate_json`].
 pub fn validate_json(plugin: &Plugin, input: &[u8], today: Date) -> Value {
-    let request: ValidationRequest = match serde_json::from_slice(input) {
-        Ok(request) => request,
-        Err(e) => {
-            return Decision::error(vec![format!("invalid ValidationRequest: {e}")], None)
-                .to_validation_response();
+    PolicyCache::default().validate_json(plugin, input, today)
+}
+
+/// The policy for the last settings and date a host asked for: hosts send the same settings
+/// with every request, and resolving them costs more than many evaluations.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    last: Option<(Value, Date, Result<Policy, Vec<String>>)>,
+}
+
+impl PolicyCache {
+    /// Evaluates `request` under `settings`, resolving them again only when they or the date
+    /// changed. Settings errors deny the request with the CLI's messages.
+    pub fn decide(
+        &mut self,
+        plugin: &Plugin,
+        settings: Value,
+        today: Date,
+        request: Value,
+    ) -> Decision {
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|(s, d, _)| *s != settings || *d != today)
+        {
+            self.last = None;
         }
-    };
-    let decision = match plugin.policy(&request.settings, today) {
-        Ok(policy) => plugin.evaluate(&policy, request.request),
-        Err(errors) => Decision::error(
-            errors
-                .into_iter()
-                .map(|e| format!("invalid settings: {e}"))
-                .collect(),
-            admission_uid(&request.request),
-        ),
-    };
-    decision.to_validation_response()
+        let (_, _, policy) = self.last.get_or_insert_with(|| {
+            let policy = plugin.policy(&settings, today);
+            (settings, today, policy)
+        });
+        match policy {
+            Ok(policy) => plugin.evaluate(policy, request),
+            Err(errors) => Decision::error(
+                errors
+                    .iter()
+                    .map(|e| format!("invalid settings: {e}"))
+                    .collect(),
+                admission_uid(&request),
+            ),
+        }
+    }
+
+    /// [`validate_json`] through this cache.
+    pub fn validate_json(&mut self, plugin: &Plugin, input: &[u8], today: Date) -> Value {
+        match serde_json::from_slice::<ValidationRequest>(input) {
+            Ok(request) => self
+                .decide(plugin, request.settings, today, request.request)
+                .to_validation_response(),
+            Err(e) => Decision::error(vec![format!("invalid ValidationRequest: {e}")], None)
+                .to_validation_response(),
+        }
+    }
 }
 
 /// Handles settings given as JSON bytes and answers `{"valid": …, "message": …}`.

@@ -22,10 +22,10 @@
 
 use std::cell::RefCell;
 
-use portcullis_engine::{Date, Policy};
+use portcullis_engine::Date;
 use serde_json::{Value, json};
 
-use crate::{Decision, Plugin};
+use crate::{Decision, Plugin, PolicyCache};
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -55,9 +55,6 @@ struct Ctx {
     result: i32,
 }
 
-/// Settings, the date they were resolved for, and the resulting policy or its errors.
-type CachedPolicy = (Value, Option<Date>, Result<Policy, Vec<String>>);
-
 struct State {
     plugin: Result<Plugin, String>,
     /// Start of the window; never moves.
@@ -67,7 +64,7 @@ struct State {
     /// Live values and contexts with the window offset at which they were made.
     objects: Vec<(usize, Object)>,
     /// The policy for the last settings and date seen.
-    policy: Option<CachedPolicy>,
+    policy: PolicyCache,
 }
 
 thread_local! {
@@ -87,7 +84,7 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> Result<T, String>) -> T {
                 base: window.as_mut_ptr(),
                 top: 0,
                 objects: Vec::new(),
-                policy: None,
+                policy: PolicyCache::default(),
             }
         });
         f(state)
@@ -252,27 +249,14 @@ impl State {
                 );
             }
         };
-        let fresh = self
-            .policy
-            .as_ref()
-            .is_some_and(|(s, d, _)| *s == settings && *d == today);
-        if !fresh {
-            // Without a date every exemption with `expires` counts as expired: a missing
-            // clock must not waive findings.
-            let policy = plugin.policy(&settings, today.unwrap_or(Date::from_days(i64::MAX)));
-            self.policy = Some((settings, today, policy));
-        }
-        match &self.policy {
-            Some((_, _, Ok(policy))) => plugin.evaluate(policy, input),
-            Some((_, _, Err(errors))) => Decision::error(
-                errors
-                    .iter()
-                    .map(|e| format!("invalid settings: {e}"))
-                    .collect(),
-                None,
-            ),
-            None => Decision::error(vec!["no policy".into()], None),
-        }
+        // Without a date every exemption with `expires` counts as expired: a missing clock
+        // must not waive findings.
+        self.policy.decide(
+            plugin,
+            settings,
+            today.unwrap_or(Date::from_days(i64::MAX)),
+            input,
+        )
     }
 }
 

@@ -9,10 +9,10 @@
 
 use std::cell::RefCell;
 
-use portcullis_engine::{Date, Policy};
+use portcullis_engine::Date;
 use serde_json::Value;
 
-use crate::{Decision, Plugin, ValidationRequest};
+use crate::{Plugin, PolicyCache};
 
 #[link(wasm_import_module = "wapc")]
 unsafe extern "C" {
@@ -31,7 +31,7 @@ thread_local! {
     static PLUGIN: Result<Plugin, String> = Plugin::load();
     /// The policy for the settings of the last request: hosts send the same settings with
     /// every request, and resolving them costs more than many evaluations.
-    static LAST_POLICY: RefCell<Option<(Value, Date, Policy)>> = const { RefCell::new(None) };
+    static POLICY_CACHE: RefCell<PolicyCache> = RefCell::new(PolicyCache::default());
 }
 
 #[unsafe(no_mangle)]
@@ -79,36 +79,5 @@ fn dispatch(op: &[u8], msg: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 fn validate(plugin: &Plugin, msg: &[u8]) -> Value {
-    let request: ValidationRequest = match serde_json::from_slice(msg) {
-        Ok(request) => request,
-        Err(e) => {
-            return Decision::error(vec![format!("invalid ValidationRequest: {e}")], None)
-                .to_validation_response();
-        }
-    };
-    let today = Date::today();
-    LAST_POLICY.with(|cell| {
-        let mut last = cell.borrow_mut();
-        let stale = last
-            .as_ref()
-            .is_none_or(|(settings, date, _)| *settings != request.settings || *date != today);
-        if stale {
-            *last = None;
-            match plugin.policy(&request.settings, today) {
-                Ok(policy) => *last = Some((request.settings.clone(), today, policy)),
-                Err(errors) => {
-                    let errors = errors
-                        .into_iter()
-                        .map(|e| format!("invalid settings: {e}"))
-                        .collect();
-                    return Decision::error(errors, None).to_validation_response();
-                }
-            }
-        }
-        match last.as_ref() {
-            Some((_, _, policy)) => plugin.evaluate(policy, request.request),
-            None => Decision::error(vec!["no policy".into()], None),
-        }
-        .to_validation_response()
-    })
+    POLICY_CACHE.with(|cache| cache.borrow_mut().validate_json(plugin, msg, Date::today()))
 }
