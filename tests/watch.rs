@@ -246,6 +246,20 @@ fn check_watch_follows_edits_keeps_the_last_good_rule_and_stops_on_ctrl_c() {
     );
     assert!(text.contains("(severity medium → critical)"), "{text}");
 
+    // An exemption waives the finding: changed again, not fixed.
+    std::fs::write(
+        dir.join("portcullis.yaml"),
+        "rules:\n  owner-label:\n    severity: critical\nexemptions:\n  - {rule: owner-label, name: shop, reason: migrating}\n",
+    )
+    .unwrap();
+    let block = watcher.until("done in");
+    let text = block_text(&block);
+    assert!(
+        text.contains("since last run: 0 new, 0 fixed, 1 changed"),
+        "{text}"
+    );
+    assert!(text.contains("(now exempted)"), "{text}");
+
     let (code, _) = watcher.interrupt();
     assert_eq!(code, 0);
 }
