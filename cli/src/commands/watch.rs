@@ -669,9 +669,11 @@ impl CheckSession {
             out.push_str(&output::summary_line(&report, self.files.len()));
             out.push_str(&format!(" (not listed again above {RERUN_LIST_LIMIT})\n"));
         }
+        // Exempted findings are in the diff too, so that waiving one reads as a change.
         let current: BTreeMap<FindingKey, FindingState> = report
             .findings
             .iter()
+            .chain(&report.exempted)
             .map(|f| (FindingKey::of(f), FindingState::of(f)))
             .collect();
         if show_diff {
