@@ -34,6 +34,7 @@ pub mod sandbox;
 pub mod testing;
 pub mod version;
 pub mod workload;
+mod yaml;
 
 pub use check::{
     EnabledRule, LoadedWorkloads, Policy, Selection, annotation_error, load_workloads,

@@ -170,20 +170,24 @@ pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, I
     if doc.text.len() > MAX_DOCUMENT_BYTES {
         return Err(too_large(file, doc.index, doc.content_line, doc.text.len()));
     }
-    serde_yaml::from_str::<Value>(doc.text).map_err(|e| {
-        // libyaml reports an unexpected end of document on the line after it; keep errors
-        // inside the document.
-        let last_line = doc.first_line + doc.text.trim_end().matches('\n').count();
-        let (line, column) = match e.location() {
-            Some(loc) => (
-                (doc.first_line + loc.line().saturating_sub(1)).min(last_line),
-                format!(" (column {})", loc.column()),
-            ),
-            None => (doc.content_line, String::new()),
-        };
-        let message = format!("invalid YAML: {}{column}", strip_location(&e.to_string()));
-        InputError::new(file, Some(doc.index), Some(line), message)
-    })
+    crate::yaml::parse_document(doc.text)
+        .map(|d| d.value)
+        .map_err(|e| {
+            // The parser may report an unexpected end on the line after the document; keep
+            // errors inside it.
+            let last_line = doc.first_line + doc.text.trim_end().matches('\n').count();
+            let (line, column) = match e.line {
+                Some(line) => (
+                    (doc.first_line + line.saturating_sub(1)).min(last_line),
+                    e.column
+                        .map(|c| format!(" (column {c})"))
+                        .unwrap_or_default(),
+                ),
+                None => (doc.content_line, String::new()),
+            };
+            let message = format!("invalid YAML: {}{column}", e.message);
+            InputError::new(file, Some(doc.index), Some(line), message)
+        })
 }
 
 fn too_large(file: &str, document: usize, line: usize, len: usize) -> InputError {
