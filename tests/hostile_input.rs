@@ -168,3 +168,94 @@ fn windows_line_endings_and_a_byte_order_mark_are_read() {
     let lines: Vec<usize> = report.findings.iter().map(|f| f.resource.line).collect();
     assert!(lines.contains(&1) && lines.contains(&7), "{lines:?}");
 }
+
+// ---- Patterns from configuration and rules (issue 10) ----
+
+fn policy_with(
+    config: &str,
+) -> Result<portcullis_engine::Policy, Vec<portcullis_engine::InputError>> {
+    let rules = RuleSet::builtin();
+    let config = portcullis_engine::Config::parse("portcullis.yaml", config)?;
+    portcullis_engine::Policy::new(
+        &rules,
+        &config,
+        &portcullis_engine::Selection::default(),
+        portcullis_engine::Date::today(),
+    )
+}
+
+#[test]
+fn a_huge_glob_in_an_exemption_is_a_configuration_error() {
+    // ~100k `*` made the glob library panic (exit 101), once per document.
+    let config = format!(
+        "exemptions:\n- rule: latest-tag\n  name: \"{}\"\n  reason: r\n",
+        "*".repeat(100_000)
+    );
+    let errors = policy_with(&config).unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains("over the limit of 1024"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[0].line, Some(3), "{errors:?}");
+    assert!(
+        errors[0].message.len() < 300,
+        "the pattern is not repeated in full"
+    );
+}
+
+#[test]
+fn huge_pattern_lists_are_refused_when_the_configuration_loads() {
+    // 20k patterns failed per workload as "error building NFA", blamed on the rule.
+    let patterns: String = (0..20_000)
+        .map(|i| format!("      - registry-{i}.example.com/\n"))
+        .collect();
+    let config = format!("rules:\n  untrusted-registry:\n    allowed:\n{patterns}");
+    let errors = policy_with(&config).unwrap_err();
+    assert!(
+        errors[0]
+            .message
+            .contains("20000 patterns, over the limit of 10000"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[0].line, Some(3), "{errors:?}");
+    // 9,000 long patterns load, and match as the short list does.
+    let patterns: String = (0..9_000)
+        .map(|i| format!("      - registry-{i}.example.com/{}/\n", "x".repeat(100)))
+        .collect();
+    let config = format!(
+        "rules:\n  untrusted-registry:\n    allowed:\n{patterns}      - docker.io/library/\n"
+    );
+    let policy = policy_with(&config).unwrap();
+    let report = policy.check_source("pod.yaml", &pod("p"));
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        !report
+            .findings
+            .iter()
+            .any(|f| &*f.rule == "untrusted-registry"),
+        "{:?}",
+        report.findings
+    );
+}
+
+#[test]
+fn a_huge_glob_in_a_rule_is_that_rules_error() {
+    let mut rules = RuleSet::builtin();
+    let source = format!(
+        "const META = #{{ id: \"globber\", title: \"t\", severity: \"low\", remediation: \"r\" }};\nfn check(workload, settings) {{\n  glob_match(\"{}\", \"x\");\n  regex_match(\"{}\", \"x\");\n  []\n}}\n",
+        "*".repeat(100_000),
+        "a".repeat(20_000)
+    );
+    rules.add_source("globber.rhai", &source, None).unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
+    let report = policy.check_source("pod.yaml", &pod("p"));
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].message.contains("rule `globber` failed")
+            && report.errors[0].message.contains("over the limit of 1024"),
+        "{:?}",
+        report.errors
+    );
+    assert!(!report.findings.is_empty(), "the other rules still ran");
+}

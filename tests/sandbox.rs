@@ -1,6 +1,9 @@
 //! Each sandbox limit has a rule that trips it; a tripped limit or a runtime error is an error
 //! entry for that rule and resource, and the other rules still run.
 
+use std::time::{Duration, Instant};
+
+use portcullis_engine::sandbox::Limits;
 use portcullis_engine::{Report, RuleSet};
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
@@ -16,7 +19,11 @@ const GOOD: &str =
 
 /// Runs `body` as rule `bad` next to a well-behaved rule `good`.
 fn run(body: &str) -> Report {
-    let mut rules = RuleSet::empty();
+    run_with(body, &Limits::default())
+}
+
+fn run_with(body: &str, limits: &Limits) -> Report {
+    let mut rules = RuleSet::with_limits(limits);
     rules
         .add_source("bad.rhai", &rule("bad", body), None)
         .unwrap();
@@ -28,7 +35,16 @@ fn run(body: &str) -> Report {
 }
 
 fn assert_tripped(body: &str, expected: &str) {
-    let report = run(body);
+    // No time limit: in a debug build the operation limit takes longer than the deadline.
+    let limits = Limits {
+        max_rule_time: None,
+        ..Limits::default()
+    };
+    assert_tripped_with(body, expected, &limits);
+}
+
+fn assert_tripped_with(body: &str, expected: &str, limits: &Limits) {
+    let report = run_with(body, limits);
     assert_eq!(report.errors.len(), 1, "{report:?}");
     let message = &report.errors[0].message;
     assert!(
@@ -198,4 +214,135 @@ fn duplicate_rule_ids_are_refused_naming_both_files() {
 fn too_many_variables_trips_the_variable_limit() {
     let lets: String = (0..1_100).map(|i| format!("let v{i} = {i};\n")).collect();
     assert_tripped(&format!("{lets}[]"), "variable limit");
+}
+
+// ---- Budgets that hold before allocation (issue 10) ----
+
+/// A 1 MiB string of `a` and a 16 KiB string of `b`, then `body`.
+fn with_big_strings(body: &str) -> String {
+    format!("let s = \"\"; s.pad(1048000, 'a'); let t = \"\"; t.pad(16384, 'b'); {body}")
+}
+
+#[test]
+fn replace_that_would_outgrow_the_string_limit_fails_before_allocating() {
+    // Unchecked, this builds a 16 GiB string and the process aborts.
+    assert_tripped(&with_big_strings("s.replace(\"a\", t); []"), "size limit");
+    assert_tripped(&with_big_strings("s.replace('a', t); []"), "size limit");
+    // Within the limit it still works.
+    let report =
+        run("let s = \"banana\"; s.replace(\"an\", \"AN\"); if s != \"bANANa\" { throw s; } []");
+    assert!(report.errors.is_empty(), "{report:?}");
+}
+
+#[test]
+fn pad_and_split_check_their_result_first() {
+    // 1 MiB characters of 4 bytes each would be 4 MiB.
+    assert_tripped(
+        "let s = \"\"; s.pad(1000000, '\u{1F600}'); []",
+        "size limit",
+    );
+    assert_tripped(
+        "let s = \"\"; s.pad(1000000, \"\u{1F600}x\"); []",
+        "size limit",
+    );
+    // A million one-character pieces are far over the array limit.
+    assert_tripped(
+        &with_big_strings("let parts = s.split(\"\"); []"),
+        "size limit",
+    );
+    assert_tripped(
+        &with_big_strings("let parts = s.split('a'); []"),
+        "size limit",
+    );
+    assert_tripped(
+        &with_big_strings("let parts = s.to_chars(); []"),
+        "size limit",
+    );
+    let report = run(
+        "let p = \"a,b,,c\".split(\",\"); if p.len() != 4 { throw p; } let q = \"x\".split(\"\"); if q.len() != 3 { throw q; } []",
+    );
+    assert!(report.errors.is_empty(), "{report:?}");
+}
+
+#[test]
+fn slow_rules_hit_the_time_limit() {
+    // Regex scans of a 768 KiB string: few operations (150,000 of the 500,000 allowed), but
+    // seconds of work per workload before the deadline existed.
+    let limits = Limits {
+        max_rule_time: Some(Duration::from_millis(50)),
+        ..Limits::default()
+    };
+    let body = "let s = \"\"; s.pad(786432, 'a'); for i in 0..50000 { regex_match(\"x\", s); } []";
+    let started = Instant::now();
+    assert_tripped_with(body, "time limit for one rule on one workload", &limits);
+    // Not a timing assertion on the rule: it must simply not have run all 40 scans for
+    // minutes. The bound is generous for slow machines.
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn the_time_limit_applies_per_workload() {
+    let limits = Limits {
+        max_rule_time: Some(Duration::from_millis(50)),
+        ..Limits::default()
+    };
+    let mut rules = RuleSet::with_limits(&limits);
+    rules
+        .add_source("bad.rhai", &rule("bad", "loop { }"), None)
+        .unwrap();
+    let policy = portcullis_tests::default_policy(&rules);
+    let pods: String = (0..3)
+        .map(|i| POD.replace("name: web", &format!("name: web{i}")) + "---\n")
+        .collect();
+    let report = policy.check_source("pods.yaml", &pods);
+    assert_eq!(report.errors.len(), 3, "{report:?}");
+}
+
+#[test]
+fn a_stopped_rule_set_ends_running_evaluations() {
+    let limits = Limits {
+        max_rule_time: None,
+        max_operations: 0,
+        ..Limits::default()
+    };
+    let mut rules = RuleSet::with_limits(&limits);
+    rules
+        .add_source("bad.rhai", &rule("bad", "loop { }"), None)
+        .unwrap();
+    let stop = rules.stop_handle().clone();
+    let policy = portcullis_tests::default_policy(&rules);
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        stop.stop();
+    });
+    // Without a stop, this loop has neither an operation nor a time limit.
+    let report = policy.check_source("pod.yaml", POD);
+    stopper.join().unwrap();
+    assert!(
+        report.errors[0].message.contains("stopped"),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn rule_files_are_bounded_before_they_compile() {
+    let mut rules = RuleSet::empty();
+    let functions: String = (0..1_001)
+        .map(|i| format!("fn f{i}() {{ {i} }}\n"))
+        .collect();
+    let e = rules
+        .add_source(
+            "many.rhai",
+            &format!("{functions}{}", rule("many", "[]")),
+            None,
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("at most 1000 functions") && e.line == Some(1001),
+        "{e}"
+    );
+    let huge = format!("{}// {}\n", rule("huge", "[]"), "x".repeat(2 << 20));
+    let e = rules.add_source("huge.rhai", &huge, None).unwrap_err();
+    assert!(e.message.contains("over the 1024 KiB limit"), "{e}");
 }

@@ -64,6 +64,8 @@ pub struct Policy {
     record_resources: bool,
     /// Image facts rules can read through `c.image.facts`; `None` when none were given.
     facts: Option<Arc<FactsIndex>>,
+    /// Wall-clock limit for one rule on one workload.
+    rule_time: Option<std::time::Duration>,
 }
 
 impl Policy {
@@ -163,6 +165,7 @@ impl Policy {
             today,
             record_resources: false,
             facts: None,
+            rule_time: rules.limits().max_rule_time,
         })
     }
 
@@ -341,16 +344,16 @@ impl Policy {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         crate::sandbox::reset_last_container();
-        let result = self
-            .engine
-            .call_fn_with_options::<Dynamic>(
+        let result = crate::sandbox::with_deadline(self.rule_time, || {
+            self.engine.call_fn_with_options::<Dynamic>(
                 options,
                 &mut scope,
                 &active.rule.ast,
                 ENTRY_FUNCTION,
                 (view.clone(), active.settings.clone()),
             )
-            .map_err(|e| describe_rule_error(&e))?;
+        })
+        .map_err(|e| describe_rule_error(&e, self.rule_time))?;
         findings_from(result).map_err(|message| RuleFailure {
             message,
             position: None,
@@ -539,7 +542,10 @@ struct RuleFailure {
     position: Option<(usize, usize)>,
 }
 
-fn describe_rule_error(error: &rhai::EvalAltResult) -> RuleFailure {
+fn describe_rule_error(
+    error: &rhai::EvalAltResult,
+    rule_time: Option<std::time::Duration>,
+) -> RuleFailure {
     use rhai::EvalAltResult as E;
     // An error inside a function the rule defines is wrapped once per call level; the
     // innermost position is the line that failed.
@@ -548,10 +554,27 @@ fn describe_rule_error(error: &rhai::EvalAltResult) -> RuleFailure {
         innermost = inner;
     }
     let limit = match innermost {
-        E::ErrorTooManyOperations(_) => Some("it exceeded the operation limit (an endless loop?)"),
-        E::ErrorStackOverflow(_) => Some("it exceeded the call-depth limit (runaway recursion?)"),
-        E::ErrorDataTooLarge(..) => Some("it exceeded a size limit on strings, arrays or maps"),
-        E::ErrorTooManyVariables(_) => Some("it exceeded the variable limit"),
+        E::ErrorTooManyOperations(_) => {
+            Some("it exceeded the operation limit (an endless loop?)".to_string())
+        }
+        E::ErrorStackOverflow(_) => {
+            Some("it exceeded the call-depth limit (runaway recursion?)".to_string())
+        }
+        E::ErrorDataTooLarge(..) => {
+            Some("it exceeded a size limit on strings, arrays or maps".to_string())
+        }
+        E::ErrorTooManyVariables(_) => Some("it exceeded the variable limit".to_string()),
+        E::ErrorTerminated(token, _)
+            if token
+                .read_lock::<rhai::ImmutableString>()
+                .is_some_and(|t| t.as_str() == crate::sandbox::DEADLINE_TOKEN) =>
+        {
+            Some(format!(
+                "it ran longer than {} ms, the time limit for one rule on one workload",
+                rule_time.map_or(0, |t| t.as_millis())
+            ))
+        }
+        E::ErrorTerminated(..) => Some("it was stopped (interrupted)".to_string()),
         _ => None,
     };
     let position = [innermost.position(), error.position()]

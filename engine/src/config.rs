@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
 use serde_json::{Map, Value};
 
 use crate::image::ImagePattern;
@@ -57,30 +56,7 @@ pub struct Exemption {
     pub index: usize,
 }
 
-/// A glob over names (`dev-*`).
-#[derive(Debug, Clone)]
-pub struct Glob {
-    pub pattern: String,
-    matcher: GlobMatcher,
-}
-
-impl Glob {
-    pub fn new(pattern: &str) -> Result<Glob, String> {
-        let matcher = GlobBuilder::new(pattern)
-            .literal_separator(false)
-            .build()
-            .map_err(|e| format!("invalid glob `{pattern}`: {}", e.kind()))?
-            .compile_matcher();
-        Ok(Glob {
-            pattern: pattern.to_string(),
-            matcher,
-        })
-    }
-
-    pub fn is_match(&self, text: &str) -> bool {
-        self.matcher.is_match(text)
-    }
-}
+pub use crate::glob::Glob;
 
 /// A calendar date, as days since 1970-01-01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -318,13 +294,20 @@ impl Config {
         let reason = text("reason")?
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| error("needs a `reason`: every exemption says why it exists".into()))?;
+        // Pattern errors point at the field's own line.
+        let field_error = |key: &str, message: String| {
+            self.error(
+                &["exemptions", &at, key],
+                format!("exemption {}: {message}", index + 1),
+            )
+        };
         let glob = |key: &str| -> Result<Option<Glob>, InputError> {
             text(key)?
-                .map(|p| Glob::new(&p).map_err(&error))
+                .map(|p| Glob::new(&p).map_err(|e| field_error(key, e)))
                 .transpose()
         };
         let image = text("image")?
-            .map(|p| ImagePattern::new(&p).map_err(&error))
+            .map(|p| ImagePattern::new(&p).map_err(|e| field_error("image", e)))
             .transpose()?;
         let expires = text("expires")?
             .map(|d| Date::parse(&d).map_err(|e| error(format!("`expires`: {e}"))))

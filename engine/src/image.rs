@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobMatcher, GlobSet, GlobSetBuilder};
 
 /// Docker Hub's canonical registry name after normalization.
 pub const DOCKER_HUB: &str = "docker.io";
@@ -395,9 +395,10 @@ impl ImagePattern {
 #[derive(Debug, Clone)]
 pub struct ImagePatternSet {
     patterns: Vec<ImagePattern>,
-    /// Patterns matched against the name, and those matched with tag and digest.
-    by_name: (GlobSet, Vec<usize>),
-    by_full_name: (GlobSet, Vec<usize>),
+    /// Patterns matched against the name, and those matched with tag and digest; `None`
+    /// when the combined automaton would be too large, and each pattern is tried in turn.
+    by_name: Option<(GlobSet, Vec<usize>)>,
+    by_full_name: Option<(GlobSet, Vec<usize>)>,
 }
 
 impl ImagePatternSet {
@@ -406,7 +407,7 @@ impl ImagePatternSet {
             .into_iter()
             .map(ImagePattern::new)
             .collect::<Result<_, _>>()?;
-        let build = |with_tag: bool| -> Result<(GlobSet, Vec<usize>), String> {
+        let build = |with_tag: bool| -> Option<(GlobSet, Vec<usize>)> {
             let mut builder = GlobSetBuilder::new();
             let mut indices = Vec::new();
             for (i, p) in patterns
@@ -417,12 +418,13 @@ impl ImagePatternSet {
                 builder.add(p.glob.clone());
                 indices.push(i);
             }
-            let set = builder.build().map_err(|e| e.to_string())?;
-            Ok((set, indices))
+            // Tens of thousands of patterns exceed the automaton's size limit; matching
+            // them one by one is slower but gives the same answer.
+            builder.build().ok().map(|set| (set, indices))
         };
         Ok(ImagePatternSet {
-            by_name: build(false)?,
-            by_full_name: build(true)?,
+            by_name: build(false),
+            by_full_name: build(true),
             patterns,
         })
     }
@@ -434,7 +436,10 @@ impl ImagePatternSet {
                 .as_ref()
                 .is_none_or(|host| host.is_match(&image.registry))
         };
-        let (set, indices) = &self.by_name;
+        let (Some(by_name), Some(by_full_name)) = (&self.by_name, &self.by_full_name) else {
+            return self.patterns.iter().any(|p| p.matches(image));
+        };
+        let (set, indices) = by_name;
         if set
             .matches(&image.name)
             .into_iter()
@@ -442,7 +447,7 @@ impl ImagePatternSet {
         {
             return true;
         }
-        let (set, indices) = &self.by_full_name;
+        let (set, indices) = by_full_name;
         !set.is_empty()
             && set
                 .matches(image.full_name())
@@ -453,16 +458,12 @@ impl ImagePatternSet {
 
 /// `*` spans `/` in image patterns; `\` escapes.
 fn image_glob(pattern: &str, glob: &str) -> Result<Glob, String> {
-    GlobBuilder::new(glob)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .build()
-        .map_err(|e| {
-            format!(
-                "image pattern `{pattern}` is not a valid glob: {}",
-                e.kind()
-            )
-        })
+    crate::glob::build(glob).map_err(|e| {
+        format!(
+            "image pattern `{}` is not a valid glob: {e}",
+            crate::glob::shown(pattern)
+        )
+    })
 }
 
 fn normalize_pattern(pattern: &str) -> String {
@@ -491,6 +492,34 @@ fn docker_hub_pattern(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pattern_sets_match_with_or_without_their_automaton() {
+        let patterns: Vec<String> = (0..200)
+            .map(|i| format!("registry-{i}.example.com/"))
+            .chain([
+                "docker.io/library/nginx:1.*".to_string(),
+                "ghcr.io/acme/*".to_string(),
+            ])
+            .collect();
+        let with = ImagePatternSet::new(patterns.iter().map(String::as_str)).unwrap();
+        let without = ImagePatternSet {
+            by_name: None,
+            by_full_name: None,
+            ..with.clone()
+        };
+        for image in [
+            "registry-7.example.com/app:1",
+            "registry-7.example.com.evil.io/app",
+            "nginx:1.27",
+            "nginx:latest",
+            "ghcr.io/acme/tool@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            "ghcr.io/other/tool",
+        ] {
+            let image = ImageRef::parse(image).unwrap();
+            assert_eq!(with.matches(&image), without.matches(&image), "{image:?}");
+        }
+    }
     use super::*;
 
     fn parse(s: &str) -> ImageRef {

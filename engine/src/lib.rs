@@ -26,6 +26,8 @@ pub mod api_docs;
 pub mod check;
 pub mod config;
 pub mod facts;
+pub mod files;
+mod glob;
 pub mod image;
 pub mod load;
 pub mod report;

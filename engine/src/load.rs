@@ -212,36 +212,70 @@ fn strip_location(message: &str) -> String {
 }
 
 fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     let mut index = 0usize;
-    loop {
-        let start = stream.byte_offset();
-        // Skip whitespace to find where the value starts, for its line number.
-        let value_start = start + text[start..].len() - text[start..].trim_start().len();
-        let line = line_of(text, value_start);
-        match stream.next() {
-            None => break,
-            Some(Ok(value)) => {
-                let len = stream.byte_offset() - value_start;
-                if len > MAX_DOCUMENT_BYTES {
-                    out.push(Loaded::Error(too_large(file, index, line, len)));
-                } else {
-                    unwrap_object(file, index, line, value, None, 0, out);
+    // Where the part of `text` being parsed starts (after a syntax error, the next line that
+    // opens a value).
+    let mut base = 0usize;
+    while base < text.len() {
+        let part = &text[base..];
+        let mut stream = serde_json::Deserializer::from_str(part).into_iter::<Value>();
+        let resume = loop {
+            let start = stream.byte_offset();
+            // Skip whitespace to find where the value starts, for its line number.
+            let value_start = start + part[start..].len() - part[start..].trim_start().len();
+            let line = line_of(text, base + value_start);
+            match stream.next() {
+                None => break None,
+                Some(Ok(value)) => {
+                    let len = stream.byte_offset() - value_start;
+                    if len > MAX_DOCUMENT_BYTES {
+                        out.push(Loaded::Error(too_large(file, index, line, len)));
+                    } else {
+                        unwrap_object(file, index, line, value, None, 0, out);
+                    }
+                }
+                Some(Err(e)) => {
+                    let error_line = line_of(text, base) + e.line().max(1) - 1;
+                    let resume = next_value_start(text, base, e.line().max(1));
+                    let after = if resume.is_some() {
+                        "; reading on at the next line that starts a value"
+                    } else {
+                        ""
+                    };
+                    out.push(Loaded::Error(InputError::new(
+                        file,
+                        Some(index),
+                        Some(error_line),
+                        format!("invalid JSON: {}{after}", strip_location(&e.to_string())),
+                    )));
+                    break resume;
                 }
             }
-            Some(Err(e)) => {
-                out.push(Loaded::Error(InputError::new(
-                    file,
-                    Some(index),
-                    Some(e.line().max(1)),
-                    format!("invalid JSON: {}", strip_location(&e.to_string())),
-                )));
-                // The stream cannot resynchronize after a syntax error.
-                break;
+            index += 1;
+        };
+        match resume {
+            Some(next) => {
+                base = next;
+                index += 1;
             }
+            None => break,
         }
-        index += 1;
     }
+}
+
+/// After a syntax error on `error_line` (1-based, relative to `text[base..]`), the offset of
+/// the next line that starts with `{` or `[`: concatenated JSON values (one per line, or
+/// pretty-printed one after another) start at the beginning of a line, so the stream can
+/// pick up there instead of dropping every later object.
+fn next_value_start(text: &str, base: usize, error_line: usize) -> Option<usize> {
+    let mut offset = base;
+    for (number, line) in (1usize..).zip(text[base..].split_inclusive('\n')) {
+        if number > error_line && (line.starts_with('{') || line.starts_with('[')) {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -483,6 +517,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(&loaded[2], Loaded::Object(o) if o.document == 2 && o.line == 6));
+    }
+
+    #[test]
+    fn a_bad_json_value_does_not_hide_the_ones_after_it() {
+        let text = "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}\n{\"kind\": tru}\n{\"kind\":\"Pod\",\n  \"metadata\":{\"name\":\"c\"}}\n";
+        let loaded = load_source("s.json", text);
+        assert_eq!(loaded.len(), 3, "{loaded:?}");
+        assert!(matches!(&loaded[0], Loaded::Object(o) if o.line == 1 && o.document == 0));
+        match &loaded[1] {
+            Loaded::Error(e) => {
+                assert_eq!((e.document, e.line), (Some(1), Some(2)), "{e:?}");
+                assert!(e.message.contains("reading on"), "{e:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(&loaded[2], Loaded::Object(o) if o.line == 3 && o.document == 2),
+            "{loaded:?}"
+        );
     }
 
     #[test]

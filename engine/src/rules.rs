@@ -86,6 +86,17 @@ impl SettingType {
                 .is_some_and(|items| items.iter().all(Value::is_string)),
             SettingType::Any => true,
         };
+        if ok
+            && matches!(self, SettingType::ImagePatterns | SettingType::Globs)
+            && let Some(items) = value.as_array()
+            && items.len() > crate::sandbox::MAX_PATTERNS
+        {
+            return Err(format!(
+                "{} patterns, over the limit of {} in one setting",
+                items.len(),
+                crate::sandbox::MAX_PATTERNS
+            ));
+        }
         if ok {
             for item in value
                 .as_array()
@@ -267,6 +278,11 @@ fn compile_rule_inner(
             || message.contains("Undefined variable: workload")
         {
             error.help(ENTRY_HELP)
+        } else if message.contains("Number of functions defined exceeds") {
+            error.help(format!(
+                "a rule may define at most {} functions",
+                engine.max_functions()
+            ))
         } else if message.contains("Expecting ';'") {
             // Rhai notices at the next statement; the fix belongs after the previous one.
             match e
@@ -399,6 +415,8 @@ fn doc_comments(source: &str) -> String {
 pub struct RuleSet {
     engine: Arc<Engine>,
     rules: Vec<Arc<Rule>>,
+    limits: crate::sandbox::Limits,
+    stop: crate::sandbox::StopHandle,
 }
 
 impl fmt::Debug for RuleSet {
@@ -419,9 +437,20 @@ impl RuleSet {
     }
 
     pub fn with_limits(limits: &crate::sandbox::Limits) -> RuleSet {
+        RuleSet::with_limits_and_stop(limits, crate::sandbox::StopHandle::default())
+    }
+
+    /// A set whose evaluations end when `stop` is stopped (one handle can serve several
+    /// sets, e.g. every rule set a watch session builds).
+    pub fn with_limits_and_stop(
+        limits: &crate::sandbox::Limits,
+        stop: crate::sandbox::StopHandle,
+    ) -> RuleSet {
         RuleSet {
-            engine: Arc::new(crate::sandbox::engine(limits)),
+            engine: Arc::new(crate::sandbox::engine(limits, &stop)),
             rules: Vec::new(),
+            limits: *limits,
+            stop,
         }
     }
 
@@ -455,7 +484,7 @@ impl RuleSet {
         source: &str,
         expected_id: Option<&str>,
     ) -> Result<(), RuleLoadError> {
-        let rule = compile_rule(&self.engine, origin, source, expected_id)?;
+        let rule = self.compile(origin, source, expected_id)?;
         if let Some(existing) = self.get(&rule.meta.id) {
             let mut error = RuleLoadError::new(
                 origin,
@@ -488,10 +517,10 @@ impl RuleSet {
             Err(error) => return (added, vec![error]),
         } {
             let origin = file.display().to_string();
-            let source = match std::fs::read_to_string(&file) {
+            let source = match read_rule_file(&file) {
                 Ok(source) => source,
                 Err(e) => {
-                    errors.push(RuleLoadError::new(&origin, format!("cannot read: {e}")));
+                    errors.push(RuleLoadError::new(&origin, e));
                     continue;
                 }
             };
@@ -513,7 +542,7 @@ impl RuleSet {
         source: &str,
         expected_id: Option<&str>,
     ) -> Result<Option<String>, RuleLoadError> {
-        let rule = compile_rule(&self.engine, origin, source, expected_id)?;
+        let rule = self.compile(origin, source, expected_id)?;
         if let Some(existing) = self.get(&rule.meta.id)
             && existing.origin != origin
         {
@@ -533,6 +562,30 @@ impl RuleSet {
         Ok(previous)
     }
 
+    /// Compiles a rule under this set's limits.
+    fn compile(
+        &self,
+        origin: &str,
+        source: &str,
+        expected_id: Option<&str>,
+    ) -> Result<Rule, RuleLoadError> {
+        // Compile time grows faster than linearly with the number of functions: bound the
+        // text before the parser sees it (the function count is bounded by the engine).
+        let max = self.limits.max_rule_source;
+        if source.len() > max {
+            return Err(RuleLoadError::new(
+                origin,
+                format!(
+                    "the rule is {} KiB, over the {} KiB limit for one rule file",
+                    source.len().div_ceil(1024),
+                    max / 1024
+                ),
+            )
+            .help("split it into smaller rules"));
+        }
+        compile_rule(&self.engine, origin, source, expected_id)
+    }
+
     /// Removes the rule loaded from `origin`; returns its id.
     pub fn remove_origin(&mut self, origin: &str) -> Option<String> {
         let index = self.rules.iter().position(|r| r.origin == origin)?;
@@ -541,6 +594,16 @@ impl RuleSet {
 
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// Stops this set's running and future evaluations (for Ctrl-C).
+    pub fn stop_handle(&self) -> &crate::sandbox::StopHandle {
+        &self.stop
+    }
+
+    /// The limits rules of this set run under.
+    pub fn limits(&self) -> &crate::sandbox::Limits {
+        &self.limits
     }
 
     /// Rules sorted by id.
@@ -555,6 +618,16 @@ impl RuleSet {
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.meta.id.as_str()).collect()
     }
+}
+
+/// Largest rule file read from disk (the engine's own limit, [`crate::sandbox::Limits`],
+/// may be lower).
+const MAX_RULE_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads one rule file, bounded (only regular files).
+pub fn read_rule_file(path: &Path) -> Result<String, String> {
+    crate::files::read_text(path, MAX_RULE_FILE_BYTES, crate::files::Origin::Found)
+        .map_err(|e| e.to_string())
 }
 
 /// The rule files `path` stands for: itself when it is a file, else the `*.rhai` files

@@ -192,8 +192,12 @@ pub fn find_test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Runs every case of one test file against `rules`.
 pub fn run_test_file(rules: &RuleSet, path: &Path) -> Result<FileOutcome, TestFileError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| TestFileError::new(path, e.to_string()))?;
+    let text = crate::files::read_text(
+        path,
+        crate::files::MAX_RULE_TEST_BYTES,
+        crate::files::Origin::Found,
+    )
+    .map_err(|e| TestFileError::new(path, e.to_string()))?;
     run_test_source(rules, path, &text)
 }
 
@@ -289,8 +293,12 @@ fn run_case(
         },
         (None, Some(file)) => {
             let path = base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
+            let text = crate::files::read_text(
+                &path,
+                crate::files::MAX_MANIFEST_BYTES,
+                crate::files::Origin::Found,
+            )
+            .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
             (path.display().to_string(), text)
         }
         _ => {
@@ -323,8 +331,12 @@ fn run_case(
         }),
         (None, Some(file)) => {
             let path = base.join(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
+            let text = crate::files::read_text(
+                &path,
+                crate::files::MAX_FACTS_BYTES,
+                crate::files::Origin::Found,
+            )
+            .map_err(|e| format!("case `{name}`: reading {}: {e}", path.display()))?;
             Some(
                 crate::facts::FactsFile::parse(&text)
                     .map_err(|e| format!("case `{name}`: {}: {e}", path.display()))?,

@@ -9,6 +9,11 @@
 //! read); the functions in [`rule_api`] are documented with `///` comments, from which
 //! [`crate::api_docs`] generates the rule API reference.
 
+mod budget;
+
+pub use budget::StopHandle;
+pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
+
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +41,18 @@ pub struct Limits {
     pub max_array_size: usize,
     pub max_map_size: usize,
     pub max_variables: usize,
+    /// Wall-clock time one rule may run on one workload; `None`: the operation limit only.
+    /// The operation limit alone does not bound time: one `regex_match` over a long string
+    /// is one operation.
+    pub max_rule_time: Option<std::time::Duration>,
+    /// Functions one rule file may define (compile time grows faster than their number).
+    pub max_functions: usize,
+    /// Bytes of one rule file.
+    pub max_rule_source: usize,
 }
+
+/// The default of [`Limits::max_rule_time`]: rules of the default pack take microseconds.
+pub const DEFAULT_RULE_TIME: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -49,12 +65,15 @@ impl Default for Limits {
             max_array_size: 10_000,
             max_map_size: 10_000,
             max_variables: 1_000,
+            max_rule_time: Some(DEFAULT_RULE_TIME),
+            max_functions: 1_000,
+            max_rule_source: 1 << 20,
         }
     }
 }
 
-/// Builds the sandboxed engine with the rule API registered.
-pub fn engine(limits: &Limits) -> Engine {
+/// Builds the sandboxed engine with the rule API registered; `stop` ends its evaluations.
+pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     let mut engine = Engine::new_raw();
     // Not `CorePackage`: its language-core part brings `sleep` and `exit`, which would let a
     // rule stall or stop the host outside the operation limit.
@@ -74,6 +93,8 @@ pub fn engine(limits: &Limits) -> Engine {
     ] {
         functions.combine_flatten((*package).clone());
     }
+    // After the packages: the checked built-ins replace the unchecked ones of the same name.
+    functions.combine_flatten(exported_module!(budget::checked_builtins));
     functions.combine_flatten(exported_module!(rule_api));
     engine.register_global_module(functions.into());
 
@@ -87,9 +108,12 @@ pub fn engine(limits: &Limits) -> Engine {
         .set_max_array_size(limits.max_array_size)
         .set_max_map_size(limits.max_map_size)
         .set_max_variables(limits.max_variables)
+        .set_max_functions(limits.max_functions)
         .set_strict_variables(true)
         .disable_symbol("eval")
         .disable_symbol("import");
+    let stop = stop.clone();
+    engine.on_progress(move |operations| budget::on_progress(operations, &stop));
     engine.on_print(|text| log::info!(target: "portcullis::rule", "{text}"));
     engine.on_debug(|text, source, pos| {
         log::debug!(target: "portcullis::rule", "{}{pos:?}: {text}", source.unwrap_or(""))
@@ -332,15 +356,36 @@ pub(crate) fn last_container(containers: &[Arc<Container>]) -> Option<&Arc<Conta
         .find(|c| Arc::as_ptr(c) as usize == address)
 }
 
-/// Keyed by pattern text; ahash because these lookups sit on the per-container path and the
-/// keys come from our own configuration, not from an attacker choosing collisions.
-type Cache<T> = HashMap<String, Result<T, String>, ahash::RandomState>;
+/// Compiled patterns keyed by their text; ahash because these lookups sit on the
+/// per-container path and the keys come from rules and configuration, not from manifests.
+/// Bounded by entries and by key bytes: a rule that builds a new pattern per call must not
+/// grow the cache without end.
+struct Cache<T> {
+    map: HashMap<String, Result<T, String>, ahash::RandomState>,
+    key_bytes: usize,
+}
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache {
+            map: HashMap::default(),
+            key_bytes: 0,
+        }
+    }
+}
+
+/// Bytes of pattern text each cache holds at most.
+const CACHE_KEY_BYTES: usize = 4 << 20;
+/// Bytes of one regular expression (its compiled size has its own limit).
+pub(crate) const MAX_REGEX_LEN: usize = 16 * 1024;
+/// Patterns in one list given to `image_matches_any`.
+pub(crate) const MAX_PATTERNS: usize = 10_000;
 
 thread_local! {
     static PATTERNS: RefCell<Cache<Arc<ImagePattern>>> = RefCell::new(Cache::default());
     static PATTERN_SETS: RefCell<Cache<Arc<ImagePatternSet>>> = RefCell::new(Cache::default());
     static REGEXES: RefCell<Cache<Arc<regex::Regex>>> = RefCell::new(Cache::default());
-    static GLOBS: RefCell<Cache<Arc<globset::GlobMatcher>>> = RefCell::new(Cache::default());
+    static GLOBS: RefCell<Cache<Arc<crate::glob::Glob>>> = RefCell::new(Cache::default());
 }
 
 /// Compiles each distinct pattern once per thread: rules call helpers per container, with
@@ -352,15 +397,19 @@ fn cached<T: Clone>(
     compile: impl FnOnce(&str) -> Result<T, String>,
 ) -> Result<T, String> {
     cache.with(|cell| {
-        if let Some(hit) = cell.borrow().get(key) {
+        if let Some(hit) = cell.borrow().map.get(key) {
             return hit.clone();
         }
         let compiled = compile(key);
-        let mut map = cell.borrow_mut();
-        if map.len() >= CACHE_CAPACITY {
-            map.clear();
+        let mut cache = cell.borrow_mut();
+        if cache.map.len() >= CACHE_CAPACITY || cache.key_bytes + key.len() > CACHE_KEY_BYTES {
+            cache.map.clear();
+            cache.key_bytes = 0;
         }
-        map.insert(key.to_string(), compiled.clone());
+        if key.len() <= CACHE_KEY_BYTES {
+            cache.key_bytes += key.len();
+            cache.map.insert(key.to_string(), compiled.clone());
+        }
         compiled
     })
 }
@@ -370,23 +419,24 @@ pub(crate) fn image_pattern(pattern: &str) -> Result<Arc<ImagePattern>, String> 
 }
 
 fn compiled_regex(pattern: &str) -> Result<Arc<regex::Regex>, String> {
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(format!(
+            "regex `{}` is {} bytes long, over the limit of {MAX_REGEX_LEN}",
+            crate::glob::shown(pattern),
+            pattern.len()
+        ));
+    }
     cached(&REGEXES, pattern, |p| {
         regex::RegexBuilder::new(p)
             .size_limit(1 << 20)
             .build()
             .map(Arc::new)
-            .map_err(|e| format!("invalid regex `{p}`: {e}"))
+            .map_err(|e| format!("invalid regex `{}`: {e}", crate::glob::shown(p)))
     })
 }
 
-fn compiled_glob(pattern: &str) -> Result<Arc<globset::GlobMatcher>, String> {
-    cached(&GLOBS, pattern, |p| {
-        globset::GlobBuilder::new(p)
-            .literal_separator(false)
-            .build()
-            .map(|g| Arc::new(g.compile_matcher()))
-            .map_err(|e| format!("invalid glob `{p}`: {}", e.kind()))
-    })
+fn compiled_glob(pattern: &str) -> Result<Arc<crate::glob::Glob>, String> {
+    cached(&GLOBS, pattern, |p| crate::glob::Glob::new(p).map(Arc::new))
 }
 
 /// The functions and properties rules can use, besides Rhai's core language.
@@ -1020,6 +1070,12 @@ pub mod rule_api {
         let Some(reference) = image.valid() else {
             return Ok(false);
         };
+        if patterns.len() > MAX_PATTERNS {
+            return Err(error(format!(
+                "{} image patterns, over the limit of {MAX_PATTERNS} in one list",
+                patterns.len()
+            )));
+        }
         // One key for the whole list: settings are the same list for every container.
         let mut key = String::new();
         for pattern in &patterns {
