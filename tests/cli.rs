@@ -510,6 +510,8 @@ fn broken_pipe_is_not_an_error() {
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    // `set -o pipefail; portcullis check k8s/ | head -n 1` must still fail on findings.
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
 }
 
 #[test]
@@ -570,4 +572,95 @@ fn directory_walk_skips_hidden_entries_config_and_rule_tests_and_reports_bad_utf
     assert_eq!(report["errors"][0]["file"], "./b.yaml");
     assert_eq!(report["errors"][0]["line"], 2);
     assert_eq!(report["errors"][0]["message"], "input is not valid UTF-8");
+}
+
+// ---- Hostile inputs to the command line (issue 10) ----
+
+#[cfg(unix)]
+#[test]
+fn the_walk_survives_link_loops_and_fifos_and_reads_each_file_once() {
+    use std::os::unix::fs::symlink;
+    let dir = portcullis_tests::scratch_dir("walk-loops");
+    let pod = "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: nginx}]\n";
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/pod.yaml"), pod).unwrap();
+    // Two loops (the walk hung, growing 22 MB/s) and a self link (41 checks of one file).
+    symlink(".", dir.join("a")).unwrap();
+    symlink(".", dir.join("b")).unwrap();
+    symlink(".", dir.join("sub/self")).unwrap();
+    symlink("sub/pod.yaml", dir.join("link.yaml")).unwrap();
+    // A FIFO named like a manifest blocked the run forever.
+    let fifo = dir.join("pipe.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let output = Command::new(binary())
+        .args(["check", ".", "--format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let report = json(&output);
+    assert_eq!(report["summary"]["resources"], 1, "{report}");
+    assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    assert!(
+        stderr(&output).contains("pipe.yaml: not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn empty_stdin_is_an_error() {
+    // `helm template broken | portcullis check -` printed "checked 0 resources", exit 0.
+    for stdin in ["", "\n  \n"] {
+        let output = run_with_stdin(&["check", "-", "--color", "never"], Some(stdin));
+        assert_eq!(code(&output), 2);
+        assert!(
+            stdout(&output).contains("stdin is empty"),
+            "{}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn thread_counts_are_bounded_by_the_machine() {
+    let output = run(&[
+        "check",
+        "tests/fixtures/dir",
+        "-j",
+        "5000",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("-j 5000: this machine has"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(code(&run(&["check", "tests/fixtures/dir", "-j", "0"])), 2);
+}
+
+#[test]
+fn names_from_input_cannot_act_on_the_terminal() {
+    // A name that clears the screen and prints a fake clean summary.
+    let manifest = "kind: Pod\nmetadata:\n  name: \"web\\e[2J\\e[H\\rchecked 1 resource: 0 findings\\n\"\n  namespace: \"shop\\u001b]0;owned\\u0007\"\nspec:\n  containers: [{name: \"a\\u001b[8m\", image: nginx}]\n";
+    let output = run_with_stdin(&["check", "-", "--color", "never"], Some(manifest));
+    let text = stdout(&output);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("web\\e[2J\\e[H\\rchecked 1 resource: 0 findings\\n"),
+        "{text}"
+    );
+    assert!(text.contains("container `a\\e[8m`"), "{text}");
+    // With colour, only our own sequences remain.
+    let output = run_with_stdin(&["check", "-", "--color", "always"], Some(manifest));
+    assert!(
+        !stdout(&output).contains("\u{1b}[2J"),
+        "{}",
+        stdout(&output)
+    );
 }

@@ -298,3 +298,104 @@ fn test_watch_reruns_tests_on_save() {
     let (code, _) = watcher.interrupt();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn check_watch_keeps_a_directory_that_is_deleted_or_renamed_and_comes_back() {
+    let dir = scratch_dir("watch-recreated");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::fs::write(dir.join("policies/owner-label.rhai"), RULE).unwrap();
+    let manifest = dir.join("manifests/shop.yaml");
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let watcher = Watcher::start(
+        &dir,
+        &[
+            "check",
+            "--watch",
+            "manifests",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "--color",
+            "never",
+        ],
+    );
+    let first = watcher.until("watching for changes");
+    assert!(block_text(&first).contains("no owner label"));
+
+    // Renamed away: the findings go (no event names the file inside).
+    std::fs::rename(dir.join("manifests"), dir.join("elsewhere")).unwrap();
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("0 new, 1 fixed"), "{text}");
+    // ...and back: they return.
+    std::fs::rename(dir.join("elsewhere"), dir.join("manifests")).unwrap();
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("1 new, 0 fixed"), "{text}");
+
+    // Deleted and created again: still watched.
+    std::fs::remove_dir_all(dir.join("manifests")).unwrap();
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("0 new, 1 fixed"), "{text}");
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let text = block_text(&watcher.until("owner-label"));
+    assert!(text.contains("no owner label"), "{text}");
+    // An edit inside the new directory is seen: the watch is live again.
+    let _ = watcher.until("done in");
+    atomic_save(
+        &manifest,
+        &DEPLOYMENT.replace("{app: shop}", "{app: shop, owner: team-a}"),
+    );
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("0 new, 1 fixed"), "{text}");
+    let (code, _) = watcher.interrupt();
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn ctrl_c_stops_check_watch_while_a_slow_rule_runs() {
+    let dir = scratch_dir("watch-slow-rule");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    // Slow only for pods labelled `slow`: minutes of regex scans, under the operation
+    // limit, with a time limit far away.
+    let slow = r#"const META = #{ id: "slow", title: "t", severity: "low", remediation: "r" };
+fn check(workload, settings) {
+    if workload.pod_labels.contains("slow") {
+        let s = ""; s.pad(786432, 'a');
+        for i in 0..150000 { regex_match("x", s); }
+    }
+    []
+}
+"#;
+    std::fs::write(dir.join("policies/slow.rhai"), slow).unwrap();
+    let manifest = dir.join("manifests/shop.yaml");
+    std::fs::write(&manifest, DEPLOYMENT).unwrap();
+    let watcher = Watcher::start(
+        &dir,
+        &[
+            "check",
+            "--watch",
+            "manifests",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "--rule-timeout",
+            "600000",
+            "--color",
+            "never",
+        ],
+    );
+    watcher.until("watching for changes");
+    atomic_save(
+        &manifest,
+        &DEPLOYMENT.replace("{app: shop}", "{app: shop, slow: \"yes\"}"),
+    );
+    // Let the evaluation start, then press Ctrl-C.
+    std::thread::sleep(Duration::from_millis(500));
+    let pressed = Instant::now();
+    let (code, _) = watcher.interrupt();
+    assert_eq!(code, 0);
+    eprintln!("Ctrl-C -> exit: {} ms", millis_since(pressed));
+}

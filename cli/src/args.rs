@@ -151,6 +151,11 @@ pub struct RuleSourceArgs {
     /// Do not load the default rule pack; only rules given with `--rules`.
     #[arg(long)]
     pub no_default_rules: bool,
+
+    /// Time one rule may run on one workload, in milliseconds, on top of its operation
+    /// limit; a rule that runs longer is an error for that workload.
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub rule_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +167,10 @@ pub struct TestArgs {
     /// Do not load the default rule pack.
     #[arg(long)]
     pub no_default_rules: bool,
+
+    /// Time one rule may run on one workload, in milliseconds (see `check --rule-timeout`).
+    #[arg(long, value_name = "MS", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub rule_timeout: u64,
 
     /// Re-run the tests whenever a rule or test file changes.
     #[arg(long)]

@@ -7,9 +7,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
+    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
+    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
 };
 use portcullis_engine::{InputError, RuleLoadError, RuleSet};
+
+use crate::output::clean;
 
 /// Texts of the files errors may point into, by the name errors use for them.
 #[derive(Default)]
@@ -36,11 +39,60 @@ impl Sources {
     }
 }
 
+/// A named text whose frames count columns in characters, as our messages and editors do
+/// (miette's own sources count bytes, so a frame under a line with `é` said column 12 where
+/// the message said 11).
+#[derive(Debug)]
+struct CharColumnSource {
+    name: String,
+    text: Arc<str>,
+}
+
+impl CharColumnSource {
+    fn new(name: &str, text: &Arc<str>) -> CharColumnSource {
+        CharColumnSource {
+            name: name.to_string(),
+            text: text.clone(),
+        }
+    }
+}
+
+impl SourceCode for CharColumnSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let contents =
+            self.text
+                .as_ref()
+                .read_span(span, context_lines_before, context_lines_after)?;
+        let mut column = contents.column();
+        if column > 0 {
+            // The column is the byte distance from the start of the span's line.
+            let line_start = span.offset().saturating_sub(column);
+            column = self
+                .text
+                .get(line_start..span.offset())
+                .map_or(column, |before| before.chars().count());
+        }
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            *contents.span(),
+            contents.line(),
+            column,
+            contents.line_count(),
+        )))
+    }
+}
+
 /// One problem with a code frame.
 #[derive(Debug)]
 struct Frame {
     message: String,
-    source: NamedSource<Arc<str>>,
+    source: CharColumnSource,
     span: (usize, usize),
     label: String,
     help: Option<String>,
@@ -113,7 +165,7 @@ impl Renderer {
         self.draw(&Frame {
             message,
             span: span_at(text, line, column),
-            source: NamedSource::new(file, text.clone()),
+            source: CharColumnSource::new(file, text),
             label: "here".into(),
             help,
         })
@@ -124,9 +176,9 @@ impl Renderer {
         let frame = error.source.as_ref().and_then(|text| {
             let line = error.line?;
             Some(Frame {
-                message: format!("{}: {}", error.origin, error.message),
+                message: clean(&format!("{}: {}", error.origin, error.message)).into_owned(),
                 span: span_at(text, line, error.column.unwrap_or(1)),
-                source: NamedSource::new(&error.origin, text.clone()),
+                source: CharColumnSource::new(&error.origin, text),
                 label: "here".into(),
                 help: error.help.clone(),
             })
@@ -138,7 +190,7 @@ impl Renderer {
                 if let Some(line) = error.line {
                     out.push_str(&format!(":{line}"));
                 }
-                out.push_str(&format!(": {}\n", error.message));
+                out.push_str(&format!(": {}\n", clean(&error.message)));
                 if let Some(help) = &error.help {
                     out.push_str(&format!("  help: {help}\n"));
                 }
@@ -158,9 +210,9 @@ impl Renderer {
                 None => error.file.clone(),
             };
             return self.draw(&Frame {
-                message: format!("{location}: {}", error.message),
+                message: clean(&format!("{location}: {}", error.message)).into_owned(),
                 span: span_at(text, site.line, site.column),
-                source: NamedSource::new(&site.origin, text.clone()),
+                source: CharColumnSource::new(&site.origin, text),
                 label: "the rule failed here".into(),
                 help: runtime_help(&error.message),
             });
@@ -170,14 +222,14 @@ impl Renderer {
             let content = text[start..].lines().next().unwrap_or("");
             let indent = content.len() - content.trim_start().len();
             return self.draw(&Frame {
-                message: format!("{}:{line}: {}", error.file, error.message),
+                message: clean(&format!("{}:{line}: {}", error.file, error.message)).into_owned(),
                 span: (start + indent, content.trim().len().max(1)),
-                source: NamedSource::new(&error.file, text.clone()),
+                source: CharColumnSource::new(&error.file, text),
                 label: "here".into(),
                 help: None,
             });
         }
-        format!("error: {error}\n")
+        format!("error: {}\n", clean(&error.to_string()))
     }
 }
 
@@ -236,6 +288,14 @@ fn span_at(text: &str, line: usize, column: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_count_columns_in_characters() {
+        let text: Arc<str> = "let é = 1;\nlet ünïcödé = bad;\n".into();
+        let frame =
+            Renderer::new(false).at("r.rhai", &text, (2, 15), "undefined `bad`".into(), None);
+        assert!(frame.contains("[r.rhai:2:15]"), "{frame}");
+    }
 
     #[test]
     fn spans_cover_the_word_at_the_column() {

@@ -1,18 +1,25 @@
 //! Turning command-line paths into sources to check.
+//!
+//! Directories are walked recursively in name order, hidden entries skipped. Symbolic links
+//! are followed, but every real directory is entered once and every real file read once,
+//! so link loops (`ln -s . self`) end and a file reached by two paths is checked once. A
+//! walk reads only regular files (a FIFO named `x.yaml` would block the run); a path named
+//! on the command line may also be a pipe (`<(helm template …)`). Every read is capped.
 
-use std::io::Read;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use portcullis_engine::InputError;
-
-/// Larger files are refused before reading; single documents have their own, smaller limit.
-const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+use portcullis_engine::files::{self, MAX_MANIFEST_BYTES, Origin};
 
 /// One input to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Stdin,
+    /// A file named on the command line.
     File(PathBuf),
+    /// A file found by walking a directory.
+    Found(PathBuf),
 }
 
 impl Input {
@@ -20,68 +27,29 @@ impl Input {
     pub fn display_name(&self) -> String {
         match self {
             Input::Stdin => "<stdin>".to_string(),
-            Input::File(path) => path.display().to_string(),
+            Input::File(path) | Input::Found(path) => path.display().to_string(),
         }
     }
 
-    /// Reads the whole input as UTF-8 text.
+    /// Reads the whole input as UTF-8 text, at most [`MAX_MANIFEST_BYTES`].
     pub fn read(&self) -> Result<String, InputError> {
-        let name = self.display_name();
-        let fail = |message: String| InputError::new(&name, None, None, message);
-        let bytes = match self {
-            Input::Stdin => {
-                let mut bytes = Vec::new();
-                std::io::stdin()
-                    .take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| fail(format!("cannot read stdin: {e}")))?;
-                bytes
-            }
-            Input::File(path) => {
-                // One open and an fstat on the handle: a separate stat by path costs a
-                // syscall per file, which shows on thousands of small manifests.
-                let mut file = std::fs::File::open(path)
-                    .map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?
-                    .len();
-                if len > MAX_FILE_BYTES {
-                    return Err(fail(format!(
-                        "file is larger than {} MiB",
-                        MAX_FILE_BYTES >> 20
-                    )));
-                }
-                let mut bytes = Vec::with_capacity(len as usize + 1);
-                // Through `take`: `File::read_to_end` would stat and seek again for its own
-                // size hint.
-                (&mut file)
-                    .take(MAX_FILE_BYTES + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| fail(format!("cannot read: {}", io_message(&e))))?;
-                bytes
-            }
+        let text = match self {
+            Input::Stdin => files::read_text_from(std::io::stdin().lock(), MAX_MANIFEST_BYTES),
+            Input::File(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Named),
+            Input::Found(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Found),
         };
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(fail(format!(
-                "input is larger than {} MiB",
-                MAX_FILE_BYTES >> 20
-            )));
+        let text =
+            text.map_err(|e| InputError::new(self.display_name(), None, e.line, e.message))?;
+        if *self == Input::Stdin && text.trim().is_empty() {
+            // `helm template … | portcullis check -` with a failing helm would otherwise pass.
+            return Err(InputError::new(
+                self.display_name(),
+                None,
+                None,
+                "stdin is empty: nothing to check (did the command before `|` fail?)",
+            ));
         }
-        String::from_utf8(bytes).map_err(|e| {
-            let text =
-                String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]).into_owned();
-            let line = text.matches('\n').count() + 1;
-            InputError::new(&name, None, Some(line), "input is not valid UTF-8")
-        })
-    }
-}
-
-fn io_message(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
+        Ok(text)
     }
 }
 
@@ -101,17 +69,35 @@ fn is_manifest(path: &Path) -> bool {
         .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
 }
 
+/// What a walk has seen, by real path.
+#[derive(Default)]
+struct Seen {
+    directories: HashSet<PathBuf>,
+    files: HashSet<PathBuf>,
+}
+
+impl Seen {
+    /// Whether `path` is new; paths that cannot be resolved count as new.
+    fn first_visit(set: &mut HashSet<PathBuf>, path: &Path) -> bool {
+        match std::fs::canonicalize(path) {
+            Ok(real) => set.insert(real),
+            Err(_) => true,
+        }
+    }
+}
+
 /// Expands paths: directories recursively (sorted, manifests only, hidden entries skipped),
 /// files as given, `-` as stdin. Paths that cannot be listed become errors.
 pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<InputError>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
+    let mut seen = Seen::default();
     for path in paths {
         if path.as_os_str() == "-" {
             inputs.push(Input::Stdin);
         } else if path.is_dir() {
-            walk(path, &mut inputs, &mut errors);
-        } else {
+            walk(path, &mut seen, &mut inputs, &mut errors);
+        } else if Seen::first_visit(&mut seen.files, path) {
             // Named files are checked whatever their extension; a missing one is an error.
             inputs.push(Input::File(path.clone()));
         }
@@ -119,7 +105,14 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<InputError>) {
     (inputs, errors)
 }
 
-fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
+fn walk(dir: &Path, seen: &mut Seen, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
+    let real_dir = std::fs::canonicalize(dir).ok();
+    if let Some(real) = &real_dir
+        && !seen.directories.insert(real.clone())
+    {
+        log::info!("{}: already walked (a link loop?)", dir.display());
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -127,27 +120,29 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
                 dir.display().to_string(),
                 None,
                 None,
-                format!("cannot list: {}", io_message(&e)),
+                format!("cannot list: {}", files::io_message(&e)),
             ));
             return;
         }
     };
     // The entry's file type comes with the directory listing on most file systems, so
-    // sorting out directories costs no extra stat per file. Symbolic links are followed.
-    let mut children: Vec<(PathBuf, bool)> = entries
+    // sorting out directories costs no extra stat per file; links cost one stat.
+    let mut children: Vec<(PathBuf, Kind)> = entries
         .filter_map(|e| e.ok())
         .map(|e| {
             let path = e.path();
-            let is_dir = match e.file_type() {
-                Ok(t) if t.is_symlink() => path.is_dir(),
-                Ok(t) => t.is_dir(),
-                Err(_) => path.is_dir(),
+            let kind = match e.file_type() {
+                Ok(t) if t.is_symlink() => Kind::of(std::fs::metadata(&path).ok(), true),
+                Ok(t) if t.is_dir() => Kind::Directory,
+                Ok(t) if t.is_file() => Kind::File { linked: false },
+                Ok(_) => Kind::Other,
+                Err(_) => Kind::of(std::fs::metadata(&path).ok(), false),
             };
-            (path, is_dir)
+            (path, kind)
         })
         .collect();
-    children.sort();
-    for (path, is_dir) in children {
+    children.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, kind) in children {
         let hidden = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -155,10 +150,43 @@ fn walk(dir: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
         if hidden {
             continue;
         }
-        if is_dir {
-            walk(&path, inputs, errors);
-        } else if is_manifest(&path) && !is_portcullis_file(&path) {
-            inputs.push(Input::File(path));
+        match kind {
+            Kind::Directory => walk(&path, seen, inputs, errors),
+            Kind::File { linked } if is_manifest(&path) && !is_portcullis_file(&path) => {
+                // A plain file's real path is its real directory's plus its name: no
+                // syscall per file. A link is resolved.
+                let first = match (&real_dir, path.file_name()) {
+                    (Some(real), Some(name)) if !linked => seen.files.insert(real.join(name)),
+                    _ => Seen::first_visit(&mut seen.files, &path),
+                };
+                if first {
+                    inputs.push(Input::Found(path));
+                }
+            }
+            Kind::Other if is_manifest(&path) => {
+                log::warn!("{}: not a regular file, skipped", path.display())
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a directory entry is, links followed.
+enum Kind {
+    Directory,
+    File {
+        linked: bool,
+    },
+    /// Pipes, sockets, devices and dangling links.
+    Other,
+}
+
+impl Kind {
+    fn of(metadata: Option<std::fs::Metadata>, linked: bool) -> Kind {
+        match metadata {
+            Some(m) if m.is_dir() => Kind::Directory,
+            Some(m) if m.is_file() => Kind::File { linked },
+            _ => Kind::Other,
         }
     }
 }

@@ -56,7 +56,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
         Ok(Outcome::Errors) => ExitCode::from(2),
-        // The reader went away (`portcullis check … | head`): not an error.
+        // The reader went away before the printer was reached: not an error. (The printer
+        // itself swallows a closed pipe, so a run's verdict survives `| head`.)
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -46,8 +46,10 @@ impl Printer {
 
     pub fn text(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())?;
-        out.flush()
+        reader_gone_is_fine(
+            out.write_all(terminal_safe(text).as_bytes())
+                .and_then(|()| out.flush()),
+        )
     }
 
     pub fn json(&self, json: &str) -> std::io::Result<()> {
@@ -61,10 +63,92 @@ impl Printer {
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        write(&mut out)?;
-        out.write_all(b"\n")?;
-        out.flush()
+        reader_gone_is_fine(
+            write(&mut out)
+                .and_then(|()| out.write_all(b"\n"))
+                .and_then(|()| out.flush()),
+        )
     }
+}
+
+/// A reader that went away (`portcullis check … | head`) is not an error, and must not
+/// change the exit code: with `set -o pipefail` the run's verdict still counts.
+fn reader_gone_is_fine(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `c` would act on a terminal rather than show: C0 and C1 controls, DEL, and the
+/// bidirectional overrides that reorder what is shown ("Trojan Source").
+fn is_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn escape_into(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{1b}' => out.push_str("\\e"),
+        c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+    }
+}
+
+/// Text from input (names, messages, ids, paths) as one line that cannot act on the
+/// terminal: a manifest named `web\x1b[2J…` could otherwise clear the screen and print a
+/// fake summary, with or without colour.
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_control(c) {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// The last line of defence for everything printed: control characters are escaped except
+/// line breaks, tabs and the colour sequences (`ESC [ … m`) the printer writes itself.
+/// Fields from input are [`clean`]ed before that, so input cannot add lines or colours.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let needs = text
+        .chars()
+        .any(|c| is_control(c) && !matches!(c, '\n' | '\t'));
+    if !needs {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\u{1b}'
+            && let Some(len) = sgr_length(&text[i..])
+        {
+            out.push_str(&text[i..i + len]);
+            for _ in 1..len {
+                chars.next();
+            }
+        } else if is_control(c) && !matches!(c, '\n' | '\t') {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// The length of a Select Graphic Rendition sequence (`ESC [ digits;… m`) at the start of
+/// `text`, if there is one.
+fn sgr_length(text: &str) -> Option<usize> {
+    let rest = text.strip_prefix("\u{1b}[")?;
+    let body = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    (rest.as_bytes()[body] == b'm').then_some(2 + body + 1)
 }
 
 fn severity_style(severity: Severity) -> Style {
@@ -117,7 +201,11 @@ pub fn text_report(
                 bold,
                 &format!(
                     "{}:{}: {} {}/{}",
-                    r.file, r.line, r.kind, r.namespace, r.name
+                    clean(&r.file),
+                    r.line,
+                    clean(&r.kind),
+                    clean(&r.namespace),
+                    clean(&r.name)
                 ),
             ));
             out.push('\n');
@@ -160,15 +248,19 @@ fn push_finding(
         &format!("{:8}", finding.severity.as_str()),
     );
     let subject = match &finding.container {
-        Some(c) => format!("container `{c}`: "),
+        Some(c) => format!("container `{}`: ", clean(c)),
         None => String::new(),
     };
     out.push_str(&format!(
         "  {severity} {:rule_width$}  {subject}{}\n",
-        finding.rule, finding.message
+        clean(&finding.rule),
+        clean(&finding.message)
     ));
-    out.push_str(&printer.paint(dim, &format!("           at {}\n", finding.path)));
-    out.push_str(&printer.paint(dim, &format!("           help: {}\n", finding.remediation)));
+    out.push_str(&printer.paint(dim, &format!("           at {}\n", clean(&finding.path))));
+    out.push_str(&printer.paint(
+        dim,
+        &format!("           help: {}\n", clean(&finding.remediation)),
+    ));
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -228,7 +320,8 @@ impl log::Log for StderrLogger {
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let level = record.level().as_str().to_ascii_lowercase();
-            eprintln!("{level}: {}", record.args());
+            // Log lines name files and images from input: one safe line each.
+            eprintln!("{level}: {}", clean(&record.args().to_string()));
         }
     }
 
@@ -244,5 +337,28 @@ pub fn init_logging(verbosity: u8) {
     let logger: &'static StderrLogger = Box::leak(Box::new(StderrLogger { level }));
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_cannot_act_on_the_terminal() {
+        let name = "web\u{1b}[2J\rchecked 1 resource: 0 findings\n\u{202e}x";
+        let cleaned = clean(name);
+        assert!(!cleaned.chars().any(|c| c.is_control()), "{cleaned}");
+        assert_eq!(
+            cleaned,
+            "web\\e[2J\\rchecked 1 resource: 0 findings\\n\\u{202e}x"
+        );
+        // The final pass keeps our colours and line breaks, and escapes the rest.
+        let painted = "\u{1b}[1mbold\u{1b}[0m\n\u{1b}]0;title\u{7}\u{1b}[2J";
+        assert_eq!(
+            terminal_safe(painted),
+            "\u{1b}[1mbold\u{1b}[0m\n\\e]0;title\\u{7}\\e[2J"
+        );
+        assert!(matches!(clean("plain"), std::borrow::Cow::Borrowed(_)));
     }
 }

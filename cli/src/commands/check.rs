@@ -10,6 +10,8 @@ use portcullis_engine::{
 };
 use rayon::prelude::*;
 
+use portcullis_engine::files;
+
 use crate::Outcome;
 use crate::args::{CheckArgs, Format};
 use crate::diagnostics::{Renderer, Sources};
@@ -22,9 +24,12 @@ const DEFAULT_CONFIG: &str = "portcullis.yaml";
 pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     let printer = Printer::stdout(args.color);
     if let Some(threads) = args.threads {
+        let Some(threads) = worker_threads(threads) else {
+            return usage_error(&printer, args.format, "-j must be at least 1".into());
+        };
         // Fails only if a pool exists already, which cannot happen before this point.
         let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
+            .num_threads(threads)
             .build_global();
     }
     let today = match args.today.as_deref().map(Date::parse).transpose() {
@@ -182,6 +187,21 @@ fn print_rule_errors(
 
 /// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
 /// as soon as it is checked, so memory holds findings, not inputs.
+/// `-j N` within what the machine can use: at most four threads per core (each thread
+/// holds its own caches and stack); `None` for 0.
+fn worker_threads(requested: usize) -> Option<usize> {
+    if requested == 0 {
+        return None;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let most = cores * 4;
+    if requested > most {
+        log::warn!("-j {requested}: this machine has {cores} cores; using {most} threads");
+        return Some(most);
+    }
+    Some(requested)
+}
+
 pub fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
     let reports: Vec<Report> = inputs
         .par_iter()
@@ -257,7 +277,7 @@ pub fn load_config(path: Option<&Path>) -> LoadedConfig {
         }
     };
     let name = path.display().to_string();
-    match std::fs::read_to_string(&path) {
+    match files::read_text(&path, files::MAX_CONFIG_BYTES, files::Origin::Named) {
         Ok(text) => {
             log::info!("using configuration {name}");
             let (config, errors) = Config::parse_lenient(&name, &text);

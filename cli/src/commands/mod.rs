@@ -13,6 +13,15 @@ use portcullis_engine::{InputError, RuleLoadError, RuleSet};
 
 use crate::args::RuleSourceArgs;
 
+/// Stops every evaluation of this process when Ctrl-C ends a watch session (a rule stuck
+/// in a slow loop would otherwise hold the process until its deadline, workload after
+/// workload).
+pub fn stop_handle() -> &'static portcullis_engine::sandbox::StopHandle {
+    static STOP: std::sync::OnceLock<portcullis_engine::sandbox::StopHandle> =
+        std::sync::OnceLock::new();
+    STOP.get_or_init(Default::default)
+}
+
 /// A `--rules` path that does not exist: a typo, which would otherwise run the check
 /// without the rules the user meant.
 pub fn missing_rule_path(source: &RuleSourceArgs) -> Option<String> {
@@ -26,11 +35,16 @@ pub fn missing_rule_path(source: &RuleSourceArgs) -> Option<String> {
 /// The default pack (unless turned off) plus the user's rules. Rules that do not load are
 /// returned as errors; the others are in the set.
 pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
-    let mut rules = if source.no_default_rules {
-        RuleSet::empty()
-    } else {
-        RuleSet::builtin()
+    let limits = portcullis_engine::sandbox::Limits {
+        max_rule_time: Some(std::time::Duration::from_millis(source.rule_timeout)),
+        ..Default::default()
     };
+    let mut rules = RuleSet::with_limits_and_stop(&limits, stop_handle().clone());
+    if !source.no_default_rules {
+        rules
+            .add_builtin()
+            .expect("the default pack is tested and compiles");
+    }
     let mut errors = Vec::new();
     for path in &source.rules {
         let (added, mut failed) = rules.add_path(path);

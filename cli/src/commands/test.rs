@@ -66,6 +66,7 @@ pub fn plan(args: &TestArgs) -> Result<Plan, String> {
         rule_source: RuleSourceArgs {
             rules: rule_dirs,
             no_default_rules: args.no_default_rules,
+            rule_timeout: args.rule_timeout,
         },
         test_files,
         builtin_tests: args.paths.is_empty(),
@@ -214,7 +215,11 @@ fn render_results(
 /// A test file error, over the file's text when it has a position.
 fn render_file_error(printer: &Printer, renderer: &Renderer, error: &TestFileError) -> String {
     if let (Some(line), Some(column)) = (error.line, error.column)
-        && let Ok(text) = std::fs::read_to_string(&error.file)
+        && let Ok(text) = portcullis_engine::files::read_text(
+            std::path::Path::new(&error.file),
+            portcullis_engine::files::MAX_RULE_TEST_BYTES,
+            portcullis_engine::files::Origin::Found,
+        )
     {
         return renderer.at(
             &error.file,

@@ -4,6 +4,7 @@
 //! rules area with the user's rules and configuration: no compiler involved. Everything is
 //! checked first, with the CLI's messages, so a module never carries rules that fail to load.
 
+use portcullis_engine::files;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub fn run(command: WasmCommand) -> std::io::Result<Outcome> {
     })
 }
 
+/// Largest module `wasm run` loads (ours are under 4 MB).
+const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
+
 fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
     if MODULES.is_empty() {
         return Err(
@@ -43,16 +47,16 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
         bundle.rules.extend(read_rules(path)?);
     }
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read configuration: {e}", path.display()))?;
+        let text = files::read_text(path, files::MAX_CONFIG_BYTES, files::Origin::Named)
+            .map_err(|e| format!("{}: configuration: {e}", path.display()))?;
         bundle.config = Some(text);
         bundle.config_name = Some(path.display().to_string());
     }
     let mut facts_summary = None;
     if let Some(path) = &args.image_facts {
         let name = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{name}: cannot read image facts: {e}"))?;
+        let text = files::read_text(path, files::MAX_FACTS_BYTES, files::Origin::Named)
+            .map_err(|e| format!("{name}: image facts: {e}"))?;
         let facts = FactsFile::parse(&text).map_err(|e| format!("{name}: {e}"))?;
         // Stored compact: the module's data area is small.
         let text = serde_json::to_string(&facts).map_err(|e| e.to_string())?;
@@ -104,8 +108,8 @@ fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
     files
         .into_iter()
         .map(|file| {
-            let source = std::fs::read_to_string(&file)
-                .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+            let source = portcullis_engine::rules::read_rule_file(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
             let id = file
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -121,8 +125,8 @@ fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
 }
 
 fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
-    let bytes = std::fs::read(&args.module)
-        .map_err(|e| format!("{}: cannot read: {e}", args.module.display()))?;
+    let bytes = files::read_bytes(&args.module, MAX_MODULE_BYTES, files::Origin::Named)
+        .map_err(|e| format!("{}: {e}", args.module.display()))?;
     let request = read_json(&args.request)?;
     let settings = args.settings.as_deref().map(read_json).transpose()?;
     let request = validation_request(request, settings);
@@ -152,8 +156,8 @@ fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = files::read_text(path, files::MAX_REQUEST_BYTES, files::Origin::Named)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: invalid JSON: {e}", path.display()))
 }
 

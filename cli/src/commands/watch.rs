@@ -45,17 +45,47 @@ enum Wake {
     Interrupted,
 }
 
+/// The watched roots, kept watched when a root directory is deleted and created again or
+/// renamed away and back: the kernel drops a watch with its directory, so each root's
+/// parent is watched too, and a root that reappears is watched again.
+struct Watch {
+    watcher: notify::RecommendedWatcher,
+    roots: Vec<(PathBuf, RecursiveMode)>,
+    events: Receiver<Wake>,
+}
+
+impl Watch {
+    /// Blocks until something changes (see [`next_change`]); roots named by the changes
+    /// are watched again when they exist.
+    fn next(&mut self) -> Next {
+        let next = next_change(&self.events);
+        if let Next::Run(paths) = &next {
+            for (root, mode) in &self.roots {
+                if paths.iter().any(|p| p == root) && root.is_dir() {
+                    let _ = self.watcher.unwatch(root);
+                    if let Err(e) = self.watcher.watch(root, *mode) {
+                        log::warn!("cannot watch {} again: {e}", root.display());
+                    }
+                }
+            }
+        }
+        next
+    }
+}
+
 /// Watches `roots` and delivers changes and Ctrl-C on one channel; `None` (reported) when
 /// watching cannot start. Debouncing happens on the receiving side ([`next_change`]) so
 /// that nothing ticks while no file changes: notify's own debouncers wake up a hundred
 /// times a second.
-fn watch(
-    mut roots: Vec<(PathBuf, RecursiveMode)>,
-) -> Option<(notify::RecommendedWatcher, Receiver<Wake>)> {
+fn watch(mut roots: Vec<(PathBuf, RecursiveMode)>) -> Option<Watch> {
     roots.sort();
     roots.dedup();
     match start_watching(&roots) {
-        Ok(pair) => Some(pair),
+        Ok((watcher, events)) => Some(Watch {
+            watcher,
+            roots,
+            events,
+        }),
         Err(message) => {
             eprintln!("error: {message}");
             None
@@ -82,6 +112,21 @@ fn start_watching(
         watcher
             .watch(root, *mode)
             .map_err(|e| format!("cannot watch {}: {e}", root.display()))?;
+    }
+    // The parents tell when a root directory goes away or comes back.
+    let mut parents: Vec<&Path> = roots
+        .iter()
+        .filter(|(root, _)| root.is_dir())
+        .filter_map(|(root, _)| root.parent())
+        .collect();
+    parents.sort();
+    parents.dedup();
+    for parent in parents {
+        if roots.iter().all(|(root, _)| root != parent)
+            && let Err(e) = watcher.watch(parent, RecursiveMode::NonRecursive)
+        {
+            log::info!("cannot watch {}: {e}", parent.display());
+        }
     }
     set_interrupt_handler(tx);
     Ok((watcher, rx))
@@ -122,6 +167,7 @@ fn next_change(events: &Receiver<Wake>) -> Next {
 fn set_interrupt_handler(tx: Sender<Wake>) {
     // Ends the loop instead of killing the process mid-print.
     if let Err(e) = ctrlc::set_handler(move || {
+        super::stop_handle().stop();
         let _ = tx.send(Wake::Interrupted);
     }) {
         log::warn!("cannot handle Ctrl-C: {e}");
@@ -293,7 +339,7 @@ pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
         // A portcullis.yaml created while watching is picked up.
         roots.extend(watch_root(Path::new("."), false));
     }
-    let Some((_watcher, events)) = watch(roots) else {
+    let Some(mut watch) = watch(roots) else {
         return Ok(Outcome::Errors);
     };
     let started = Instant::now();
@@ -305,9 +351,10 @@ pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
     )?;
     session.print_watching()?;
 
-    while let Next::Run(paths) = next_change(&events) {
+    while let Next::Run(paths) = watch.next() {
         let started = Instant::now();
-        let mut paths: Vec<PathBuf> = paths.iter().map(|p| event_path(p)).collect();
+        let paths: Vec<PathBuf> = paths.iter().map(|p| event_path(p)).collect();
+        let mut paths = session.expand_directories(paths);
         paths.sort();
         paths.dedup();
         let relevant = session.apply(&paths);
@@ -315,6 +362,9 @@ pub fn run_check(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
             continue;
         }
         let title = format!("{} {}", clock(), describe_changes(&relevant));
+        if super::stop_handle().is_stopped() {
+            break;
+        }
         session.print(&banner(&session.printer, &title), started, true)?;
     }
     println!("stopped watching");
@@ -365,7 +415,7 @@ impl CheckSession {
         let files: Vec<(PathBuf, (String, FileState))> = inputs
             .par_iter()
             .filter_map(|input| match input {
-                Input::File(path) => {
+                Input::File(path) | Input::Found(path) => {
                     let name = path.display().to_string();
                     Some((absolute(path), (name.clone(), load_file(path, name))))
                 }
@@ -498,7 +548,7 @@ impl CheckSession {
             .display()
             .to_string();
         let stem = path.file_stem().and_then(|s| s.to_str());
-        let outcome = match std::fs::read_to_string(path) {
+        let outcome = match portcullis_engine::rules::read_rule_file(path) {
             Ok(text) => self.rules.reload_source(&origin, &text, stem),
             Err(_) => {
                 // Deleted (or renamed away): its findings go with it.
@@ -581,6 +631,34 @@ impl CheckSession {
     }
 
     /// The report name of a manifest under a watched root, or `None` when `path` is not one.
+    /// A changed directory (created, deleted, renamed away or back) stands for the files
+    /// known under it and the manifests now in it: a directory renamed away sends no
+    /// event for its files.
+    fn expand_directories(&self, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+        let mut out = Vec::with_capacity(paths.len());
+        for path in paths {
+            let known: Vec<PathBuf> = self
+                .files
+                .keys()
+                .filter(|file| file.starts_with(&path) && **file != path)
+                .cloned()
+                .collect();
+            if path.is_dir() {
+                let (found, _) = inputs::expand(std::slice::from_ref(&path));
+                out.extend(found.iter().filter_map(|input| match input {
+                    Input::File(p) | Input::Found(p) => Some(absolute(p)),
+                    Input::Stdin => None,
+                }));
+            }
+            if known.is_empty() {
+                out.push(path);
+            } else {
+                out.extend(known);
+            }
+        }
+        out
+    }
+
     fn manifest_name(&self, path: &Path) -> Option<String> {
         if let Some((name, _)) = self.files.get(path) {
             return Some(name.clone());
@@ -842,7 +920,7 @@ pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
         .iter()
         .filter_map(|dir| watch_root(dir, true))
         .collect();
-    let Some((_watcher, events)) = watch(roots) else {
+    let Some(mut watch) = watch(roots) else {
         return Ok(Outcome::Errors);
     };
     let run = |title: &str| -> std::io::Result<()> {
@@ -855,7 +933,7 @@ pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
         ))
     };
     run(&format!("{} tested", clock()))?;
-    while let Next::Run(mut paths) = next_change(&events) {
+    while let Next::Run(mut paths) = watch.next() {
         // Tests read rules, test files and the manifests they name: any file but editor
         // droppings counts.
         paths.retain(|p| {
@@ -867,6 +945,9 @@ pub fn run_test(args: TestArgs) -> std::io::Result<Outcome> {
         paths.dedup();
         if paths.is_empty() {
             continue;
+        }
+        if super::stop_handle().is_stopped() {
+            break;
         }
         run(&format!("{} {}", clock(), describe_changes(&paths)))?;
     }
