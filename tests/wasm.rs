@@ -332,6 +332,17 @@ fn native(plugin: &Plugin, review: &Value) -> Outcome {
     from_decision(&plugin.evaluate(&policy, review.clone()))
 }
 
+/// The native decision as the Kubewarden ValidationResponse the waPC and WASI modules
+/// answer: warnings are cut to what Kubernetes shows, so compare like with like.
+fn native_response(plugin: &Plugin, review: &Value) -> Outcome {
+    let policy = plugin.policy(&json!({}), Date::today()).unwrap();
+    from_validation_response(
+        &plugin
+            .evaluate(&policy, review.clone())
+            .to_validation_response(),
+    )
+}
+
 fn validation_request(review: &Value) -> Value {
     json!({"request": review["request"], "settings": {}})
 }
@@ -476,6 +487,10 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
         }
     }
     assert!(expected.values().any(|o| o.allowed) && expected.values().any(|o| o.error));
+    let expected_responses: BTreeMap<String, Outcome> = cases
+        .iter()
+        .map(|c| (c.id.clone(), native_response(&plugin, &c.review)))
+        .collect();
 
     // The CLI on the same reviews (built-in rules only: the CLI has no bundle).
     let dir = scratch("cli-corpus");
@@ -550,7 +565,7 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
             )
         })
         .collect();
-    assert_agree("waPC (wasmtime-provider)", &expected, &got);
+    assert_agree("waPC (wasmtime-provider)", &expected_responses, &got);
 
     // WASI command in wasmtime-wasi and in node:wasi.
     let (engine, module) = compile_wasmtime(&modules.wasi);
@@ -570,7 +585,7 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
             )
         })
         .collect();
-    assert_agree("WASI (wasmtime-wasi)", &expected, &got);
+    assert_agree("WASI (wasmtime-wasi)", &expected_responses, &got);
     let wasi_corpus = scratch("wasi-corpus").join("corpus.json");
     let items: Vec<Value> = cases
         .iter()
@@ -597,7 +612,7 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
             )
         })
         .collect();
-    assert_agree("WASI (node:wasi)", &expected, &got);
+    assert_agree("WASI (node:wasi)", &expected_responses, &got);
 
     // OPA ABI in npm @open-policy-agent/opa-wasm and PyPI opa-py-wasm. `today` dates
     // exemption expiry, since the ABI has no clock.
@@ -659,17 +674,12 @@ fn every_host_agrees_with_the_native_engine_and_the_cli() {
                 .output()
                 .unwrap();
             let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
-            let outcome = if module == &modules.opa {
-                from_opa_decision(&answer[0]["result"])
+            let (outcome, expected) = if module == &modules.opa {
+                (from_opa_decision(&answer[0]["result"]), &expected[id])
             } else {
-                from_validation_response(&answer)
+                (from_validation_response(&answer), &expected_responses[id])
             };
-            assert_eq!(
-                outcome,
-                expected[id],
-                "wasm run {} on {id}",
-                module.display()
-            );
+            assert_eq!(&outcome, expected, "wasm run {} on {id}", module.display());
             let code = if outcome.allowed { 0 } else { 1 };
             assert_eq!(output.status.code(), Some(code));
         }
@@ -1045,7 +1055,7 @@ fn bundled_image_facts_drive_the_image_rules_in_the_module() {
         .unwrap();
         assert_eq!(
             from_validation_response(&answer),
-            from_decision(&native_decision),
+            from_validation_response(&native_decision.to_validation_response()),
             "the waPC module and the native engine disagree on document {index}"
         );
         module_findings.extend(native_decision.violations.iter().map(|v| {
@@ -1084,4 +1094,93 @@ fn bundled_image_facts_drive_the_image_rules_in_the_module() {
         !without.to_string().contains("vulnerable-image"),
         "{without}"
     );
+}
+
+/// An AdmissionReview of about `bytes` bytes: a Pod with as many containers as fit.
+fn review_of_size(bytes: usize) -> Value {
+    let container = |i: usize| {
+        json!({"name": format!("c{i}"), "image": format!("registry.company.com/team/app-{i}:1.{i}"),
+               "env": [{"name": "MODE", "value": "x".repeat(300)}]})
+    };
+    let per_container = container(0).to_string().len() + 1;
+    let containers: Vec<Value> = (0..bytes / per_container).map(container).collect();
+    review(
+        "huge",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge", "namespace": "shop"},
+               "spec": {"containers": containers}}),
+        "CREATE",
+    )
+}
+
+#[test]
+fn the_largest_requests_and_malformed_ones_get_answers_in_every_module() {
+    if !prerequisites() {
+        return;
+    }
+    let modules = modules();
+    // The API server sends at most 3 MiB; the OPA module trapped on 175 KB (4,000
+    // containers) when its answer outgrew its scratch memory.
+    let huge = review_of_size(3 * 1024 * 1024 - 64 * 1024);
+    let payload = validation_request(&huge).to_string();
+    assert!(payload.len() > 2 * 1024 * 1024, "{}", payload.len());
+    let host = wapc_host(&modules.wapc);
+    let answer: Value =
+        serde_json::from_slice(&host.call("validate", payload.as_bytes()).unwrap()).unwrap();
+    assert_eq!(answer["accepted"], false, "{answer}");
+    assert!(answer.to_string().len() < 64 * 1024, "bounded answer");
+
+    let (engine, module) = compile_wasmtime(&modules.wasi);
+    let (status, stdout) = wasi_run(&engine, &module, "validate", payload.as_bytes());
+    assert_eq!(status, 0);
+    assert!(
+        stdout.contains(r#""accepted":false"#),
+        "{}",
+        &stdout[..stdout.len().min(300)]
+    );
+
+    // Each malformed request was allowed as if valid; each is a 400 now.
+    let malformed = [
+        json!(null),
+        json!({}),
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}}),
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+               "request": {"uid": "u", "operation": "CREATE", "object": {"metadata": {"name": "p"}}}}),
+    ];
+    for input in &malformed {
+        let request = json!({"request": input, "settings": {}}).to_string();
+        let answer: Value =
+            serde_json::from_slice(&host.call("validate", request.as_bytes()).unwrap()).unwrap();
+        assert_eq!(
+            (answer["accepted"].clone(), answer["code"].clone()),
+            (json!(false), json!(400)),
+            "{input}"
+        );
+    }
+
+    let corpus_file = scratch("huge-opa").join("corpus.json");
+    let mut items = vec![json!({"id": "huge", "input": huge, "data": {}})];
+    for (i, input) in malformed.iter().enumerate() {
+        items.push(json!({"id": format!("malformed-{i}"), "input": input, "data": {}}));
+    }
+    std::fs::write(&corpus_file, Value::Array(items).to_string()).unwrap();
+    let lines = node(&[
+        &workspace_root().join("tests/wasm-hosts/opa.mjs"),
+        &modules.opa,
+        &corpus_file,
+    ]);
+    assert_eq!(lines.len(), malformed.len() + 1);
+    for line in &lines {
+        assert!(line.get("error").is_none(), "the host raised: {line}");
+        assert_eq!(line["decision"]["allowed"], false, "{line}");
+    }
+    assert!(
+        lines[0]["decision"]["omitted"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        lines[0]["decision"]["violations"]
+            .as_array()
+            .map_or(0, Vec::len)
+    );
+    for line in &lines[1..] {
+        assert_eq!(line["decision"]["code"], 400, "{line}");
+    }
 }

@@ -154,14 +154,19 @@ impl Config {
         let value: Value = if text.trim().is_empty() {
             Value::Object(Map::new())
         } else {
-            match serde_yaml::from_str(text) {
-                Ok(value) => value,
+            // Read as manifests are: configurations may use anchors and merge keys too.
+            match crate::yaml::parse_document(text) {
+                Ok(document) => document.value,
                 Err(e) => {
+                    let column = e
+                        .column
+                        .map(|c| format!(" (column {c})"))
+                        .unwrap_or_default();
                     let error = InputError::new(
                         path,
                         None,
-                        e.location().map(|l| l.line()),
-                        format!("invalid YAML: {e}"),
+                        e.line,
+                        format!("invalid YAML: {}{column}", e.message),
                     );
                     return (config, vec![error]);
                 }

@@ -10,6 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::report::InputError;
 
+/// What the API server sends in `request.operation`.
+const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
+
 /// Kubernetes stores objects of at most 1.5 MiB; twice that leaves room for YAML overhead.
 pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
 /// Envelopes (`List` in `List`) nested deeper than this are rejected.
@@ -330,8 +333,13 @@ fn unwrap_object(
             Shape::List
         }
         Some(Value::String(_)) => Shape::Object,
-        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under `object`.
-        Some(Value::Object(_)) if map.contains_key("object") || map.contains_key("operation") => {
+        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under
+        // `object`. One without a kind is still a request (and malformed), not a document
+        // to skip.
+        Some(Value::Object(_)) | None
+            if map.contains_key("operation")
+                || (map.contains_key("object") && map.contains_key("uid")) =>
+        {
             Shape::Request
         }
         Some(other) => Shape::BadKind(describe(other)),
@@ -394,12 +402,30 @@ fn unwrap_admission_request(
 ) {
     let error =
         |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
-    let operation = request
-        .get("operation")
-        .and_then(Value::as_str)
-        .unwrap_or("CREATE")
-        .to_string();
-    if operation.eq_ignore_ascii_case("DELETE") || operation.eq_ignore_ascii_case("CONNECT") {
+    // The API server always sends an operation; a request without one (or with another)
+    // is malformed, and evaluating its object as a CREATE could admit what it should not.
+    let operation = match request.get("operation") {
+        Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op.clone(),
+        Some(Value::String(op)) => {
+            out.push(error(format!(
+                "admission request has operation `{op}`; expected one of {}",
+                OPERATIONS.map(|o| format!("`{o}`")).join(", ")
+            )));
+            return;
+        }
+        Some(other) => {
+            out.push(error(format!(
+                "admission request `operation` is {}, expected a string",
+                describe(other)
+            )));
+            return;
+        }
+        None => {
+            out.push(error("admission request has no `operation`".into()));
+            return;
+        }
+    };
+    if operation == "DELETE" || operation == "CONNECT" {
         out.push(Loaded::Skipped { document, line });
         return;
     }
@@ -425,6 +451,14 @@ fn unwrap_admission_request(
         .filter(|ns| !ns.is_empty())
         .map(str::to_string);
     let gvk = request.get("kind").and_then(Value::as_object);
+    let has_kind =
+        |value: Option<&Value>| value.and_then(Value::as_str).is_some_and(|k| !k.is_empty());
+    if !has_kind(object.get("kind")) && !has_kind(gvk.and_then(|k| k.get("kind"))) {
+        out.push(error(format!(
+            "admission request ({operation}) names no kind: neither `request.kind.kind` nor the object's `kind`"
+        )));
+        return;
+    }
     if !object.contains_key("kind")
         && let Some(kind) = gvk.and_then(|k| k.get("kind")).and_then(Value::as_str)
     {
@@ -559,6 +593,37 @@ mod tests {
             o.admission.as_ref().unwrap().namespace.as_deref(),
             Some("shop")
         );
+    }
+
+    #[test]
+    fn malformed_admission_requests_are_errors() {
+        for (text, expected) in [
+            (
+                r#"{"kind":"AdmissionReview","request":{"uid":"1","object":{"kind":"Pod"}}}"#,
+                "has no `operation`",
+            ),
+            (
+                r#"{"kind":"AdmissionReview","request":{"uid":"1","operation":"PATCH","object":{"kind":"Pod"}}}"#,
+                "operation `PATCH`",
+            ),
+            (
+                r#"{"uid":"1","operation":"CREATE","object":{"metadata":{"name":"p"},"spec":{}}}"#,
+                "names no kind",
+            ),
+            (
+                r#"{"kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","kind":{"kind":""},"object":{"spec":{}}}}"#,
+                "names no kind",
+            ),
+            (
+                r#"{"kind":"AdmissionReview","request":{}}"#,
+                "has no `operation`",
+            ),
+        ] {
+            match &load_source("r.json", text)[..] {
+                [Loaded::Error(e)] => assert!(e.message.contains(expected), "{text}: {e:?}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 
     #[test]

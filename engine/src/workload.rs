@@ -567,7 +567,7 @@ mod tests {
     use super::*;
 
     fn load(yaml: &str) -> Workload {
-        let value: Value = serde_yaml::from_str(yaml).unwrap();
+        let value: Value = crate::yaml::parse_document(yaml).unwrap().value;
         let object = LoadedObject {
             document: 0,
             line: 1,

@@ -33,6 +33,15 @@ const REQUEST_NAME: &str = "request";
 const SETTINGS_NAME: &str = "settings";
 /// Findings at or above this severity deny the request: the CLI's default `--fail-on`.
 pub const DENY_AT: Severity = Severity::Low;
+/// Violations a decision lists; the rest are counted in [`Decision::omitted`]. A 3 MiB pod
+/// with thousands of containers has tens of thousands of findings, and hosts hold the
+/// answer in a few MiB (the OPA ABI module trapped on 4,000 containers).
+pub const MAX_VIOLATIONS: usize = 1_000;
+/// Violations spelled out in the denial message.
+const MESSAGE_VIOLATIONS: usize = 20;
+/// Kubernetes shows at most 4 KiB of warnings per response and cuts long ones.
+const WARNINGS_BYTES: usize = 4096;
+const WARNING_BYTES: usize = 256;
 
 /// The rules a module evaluates: the default pack plus the bundled user rules, and the
 /// bundled default configuration.
@@ -90,13 +99,33 @@ pub struct Decision {
     pub code: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Every finding that counts, in report order (below [`DENY_AT`] too).
+    /// The findings that count, in report order (below [`DENY_AT`] too), at most
+    /// [`MAX_VIOLATIONS`].
     pub violations: Vec<Violation>,
+    /// Findings beyond [`MAX_VIOLATIONS`], not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: usize,
     /// Input, settings or rule errors; any error denies the request.
     pub errors: Vec<String>,
     /// The AdmissionRequest's uid, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(3);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 impl Decision {
@@ -111,12 +140,14 @@ impl Decision {
             code: Some(400),
             message: Some(message),
             violations: Vec::new(),
+            omitted: 0,
             errors,
             uid,
         }
     }
 
-    /// Kubewarden's ValidationResponse: every finding in the message and as a warning.
+    /// Kubewarden's ValidationResponse: the findings in the message and as warnings, within
+    /// the sizes Kubernetes shows.
     pub fn to_validation_response(&self) -> Value {
         let mut response = serde_json::json!({ "accepted": self.allowed });
         if let Some(message) = &self.message {
@@ -126,7 +157,17 @@ impl Decision {
             response["code"] = code.into();
         }
         if !self.violations.is_empty() {
-            response["warnings"] = self.violations.iter().map(Violation::line).collect();
+            let mut warnings = Vec::new();
+            let mut bytes = 0;
+            for violation in &self.violations {
+                let line = cut(&violation.line(), WARNING_BYTES);
+                if bytes + line.len() > WARNINGS_BYTES {
+                    break;
+                }
+                bytes += line.len();
+                warnings.push(Value::from(line));
+            }
+            response["warnings"] = warnings.into();
         }
         response
     }
@@ -233,10 +274,40 @@ impl Plugin {
     /// Evaluates an AdmissionReview, an AdmissionRequest or a bare object.
     pub fn evaluate(&self, policy: &Policy, request: Value) -> Decision {
         let uid = admission_uid(&request);
+        if let Some(problem) = malformed(&request) {
+            return Decision::error(vec![problem], uid);
+        }
         let mut report = policy.check_value(REQUEST_NAME, request);
         report.sort();
         decide(&report, uid)
     }
+}
+
+/// Why `request` cannot be an admission request or object at all. A host sends one of
+/// those; anything else (`null`, `{}`, `{"request": {}}`) is a bug upstream to be answered
+/// with 400, not a document to skip (which would allow it).
+fn malformed(request: &Value) -> Option<String> {
+    let Value::Object(map) = request else {
+        return Some(format!(
+            "the request is {}; expected an AdmissionReview, an AdmissionRequest or a Kubernetes object",
+            match request {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "a list",
+                Value::Object(_) => "an object",
+            }
+        ));
+    };
+    let has = |key: &str| map.get(key).is_some_and(|v| !v.is_null());
+    if !has("kind") && !has("operation") && !has("object") {
+        return Some(
+            "the request has no `kind`: expected an AdmissionReview, an AdmissionRequest or a Kubernetes object"
+                .into(),
+        );
+    }
+    None
 }
 
 /// The uid of an AdmissionReview's request or of a bare AdmissionRequest.
@@ -256,9 +327,16 @@ fn admission_uid(value: &Value) -> Option<String> {
 /// Turns a report into a decision: errors deny with 400, findings at or above
 /// [`DENY_AT`] deny with 403, anything else is allowed (lesser findings still listed).
 pub fn decide(report: &Report, uid: Option<String>) -> Decision {
+    let total = report.findings.len();
+    let denying = report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= DENY_AT)
+        .count();
     let violations: Vec<Violation> = report
         .findings
         .iter()
+        .take(MAX_VIOLATIONS)
         .map(|f| Violation {
             rule: f.rule.to_string(),
             severity: f.severity,
@@ -270,41 +348,46 @@ pub fn decide(report: &Report, uid: Option<String>) -> Decision {
             path: f.path.clone(),
         })
         .collect();
+    let omitted = total - violations.len();
     if !report.errors.is_empty() {
         let errors = report.errors.iter().map(|e| e.message.clone()).collect();
         let mut decision = Decision::error(errors, uid);
         decision.violations = violations;
+        decision.omitted = omitted;
         return decision;
     }
-    let denying = violations.iter().filter(|v| v.severity >= DENY_AT).count();
     if denying == 0 {
         return Decision {
             allowed: true,
             code: None,
             message: None,
             violations,
+            omitted,
             errors: Vec::new(),
             uid,
         };
     }
     let mut message = format!(
-        "Portcullis denied the request: {} finding{}",
-        violations.len(),
-        if violations.len() == 1 { "" } else { "s" }
+        "Portcullis denied the request: {total} finding{}",
+        if total == 1 { "" } else { "s" }
     );
-    for (i, violation) in violations.iter().enumerate() {
+    for (i, violation) in violations.iter().take(MESSAGE_VIOLATIONS).enumerate() {
         let _ = write!(
             message,
             "{}{}",
             if i == 0 { ": " } else { "; " },
-            violation.line()
+            cut(&violation.line(), WARNING_BYTES)
         );
+    }
+    if total > MESSAGE_VIOLATIONS {
+        let _ = write!(message, "; and {} more", total - MESSAGE_VIOLATIONS);
     }
     Decision {
         allowed: false,
         code: Some(403),
         message: Some(message),
         violations,
+        omitted,
         errors: Vec::new(),
         uid,
     }
@@ -427,6 +510,52 @@ mod tests {
         assert_eq!(response["code"], 400);
         let response = validate_json(&plugin, br#"{"request": 7}"#, Date::from_days(0));
         assert_eq!(response["accepted"], false, "{response}");
+        // Each was allowed as if valid (issue 10); each is a 400 now.
+        for input in [
+            "null",
+            "{}",
+            r#"{"request": null}"#,
+            r#"{"request": {}}"#,
+            r#"{"request": {"uid": "1", "operation": "CREATE", "object": {"metadata": {"name": "p"}}}}"#,
+            r#"{"request": {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {}}}"#,
+        ] {
+            let response = validate_json(&plugin, input.as_bytes(), Date::from_days(0));
+            assert_eq!(response["accepted"], false, "{input}: {response}");
+            assert_eq!(response["code"], 400, "{input}: {response}");
+        }
+    }
+
+    #[test]
+    fn huge_pods_get_a_bounded_answer() {
+        // 4,000 containers: 20,000 findings made a 9 MB answer that trapped the OPA module.
+        let containers: Vec<Value> = (0..4000)
+            .map(|i| json!({"name": format!("c{i}"), "image": format!("registry.company.com/app/c{i}:1.{i}")}))
+            .collect();
+        let request = json!({"request": {"uid": "big", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": "CREATE", "namespace": "x",
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big"},
+                       "spec": {"containers": containers}}}, "settings": {}});
+        let input = request.to_string();
+        let plugin = plugin();
+        let policy = plugin.policy(&Value::Null, Date::today()).unwrap();
+        let decision = plugin.evaluate(&policy, request["request"].clone());
+        assert_eq!(decision.violations.len(), MAX_VIOLATIONS);
+        assert!(decision.omitted > 10_000, "{}", decision.omitted);
+        let message = decision.message.as_deref().unwrap();
+        assert!(message.len() < 8 * 1024, "{}", message.len());
+        assert!(message.contains(&format!(
+            "and {} more",
+            decision.violations.len() + decision.omitted - 20
+        )));
+        let response = validate_json(&plugin, input.as_bytes(), Date::today());
+        let warnings: usize = response["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().len())
+            .sum();
+        assert!(warnings <= WARNINGS_BYTES, "{warnings}");
+        assert!(serde_json::to_string(&decision).unwrap().len() < 1 << 20);
     }
 
     #[test]
