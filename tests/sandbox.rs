@@ -265,6 +265,18 @@ fn pad_and_split_check_their_result_first() {
 }
 
 #[test]
+fn array_padding_cannot_overflow_its_size_check() {
+    // Found by tests/fuzz.rs: Rhai's own check multiplied without overflow checks.
+    assert_tripped(
+        "let a = [1]; a.pad(9223372036854775807, a); []",
+        "size limit",
+    );
+    assert_tripped("let a = [\"x\"]; a.pad(1000000, \"y\"); []", "size limit");
+    let report = run("let a = [1]; a.pad(3, 0); if a != [1, 0, 0] { throw a; } []");
+    assert!(report.errors.is_empty(), "{report:?}");
+}
+
+#[test]
 fn slow_rules_hit_the_time_limit() {
     // Regex scans of a 768 KiB string: few operations (150,000 of the 500,000 allowed), but
     // seconds of work per workload before the deadline existed.

@@ -29,6 +29,20 @@ pub enum Outcome {
     Errors,
 }
 
+/// A panic the engine catches (a bug in a built-in, reported as that rule's error) is
+/// printed once in full; over thousands of workloads the default hook printed hundreds of
+/// megabytes of the same text.
+fn quiet_repeated_panics() {
+    static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            default(info);
+            eprintln!("(this is a bug in Portcullis; later panics are not printed)");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -39,6 +53,7 @@ fn main() -> ExitCode {
         }
     };
     output::init_logging(cli.verbose);
+    quiet_repeated_panics();
     let result = match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Rules(args) => commands::rules::run(args),

@@ -344,16 +344,35 @@ impl Policy {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         crate::sandbox::reset_last_container();
-        let result = crate::sandbox::with_deadline(self.rule_time, || {
-            self.engine.call_fn_with_options::<Dynamic>(
-                options,
-                &mut scope,
-                &active.rule.ast,
-                ENTRY_FUNCTION,
-                (view.clone(), active.settings.clone()),
-            )
-        })
-        .map_err(|e| describe_rule_error(&e, self.rule_time))?;
+        // A panic inside a built-in is a bug in Portcullis or Rhai, not in the rule; it
+        // must cost one error for this rule and workload, not the whole run.
+        let call = std::panic::AssertUnwindSafe(|| {
+            crate::sandbox::with_deadline(self.rule_time, || {
+                self.engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    &mut scope,
+                    &active.rule.ast,
+                    ENTRY_FUNCTION,
+                    (view.clone(), active.settings.clone()),
+                )
+            })
+        });
+        let result = match std::panic::catch_unwind(call) {
+            Ok(result) => result.map_err(|e| describe_rule_error(&e, self.rule_time))?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                return Err(RuleFailure {
+                    message: format!(
+                        "the engine failed inside a built-in function ({what}); this is a bug in Portcullis, please report it"
+                    ),
+                    position: None,
+                });
+            }
+        };
         findings_from(result).map_err(|message| RuleFailure {
             message,
             position: None,

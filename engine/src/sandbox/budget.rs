@@ -116,6 +116,25 @@ fn replaced_len(text: &str, find: &str, replacement_len: usize) -> usize {
     (text.len() - count * find.len()).saturating_add(count.saturating_mul(replacement_len))
 }
 
+/// (array elements, map entries, string bytes) in `values` and everything they hold, as
+/// Rhai counts them for its size limits.
+fn data_sizes<'a>(values: impl Iterator<Item = &'a Dynamic>) -> (usize, usize, usize) {
+    let (mut items, mut entries, mut bytes) = (0usize, 0usize, 0usize);
+    let mut pending: Vec<Dynamic> = values.cloned().collect();
+    while let Some(value) = pending.pop() {
+        if let Some(array) = value.read_lock::<Array>() {
+            items += array.len();
+            pending.extend(array.iter().cloned());
+        } else if let Some(map) = value.read_lock::<rhai::Map>() {
+            entries += map.len();
+            pending.extend(map.values().cloned());
+        } else if let Some(text) = value.read_lock::<ImmutableString>() {
+            bytes += text.len();
+        }
+    }
+    (items, entries, bytes)
+}
+
 /// Pieces `split`-like functions would make: at most the delimiter count plus one.
 fn pieces(text: &str, delimiter: &str) -> usize {
     if delimiter.is_empty() {
@@ -228,6 +247,43 @@ pub(crate) mod checked_builtins {
         )?;
         let text = string.make_mut();
         text.extend(padding.chars().cycle().take(len - have));
+        Ok(())
+    }
+
+    /// Rhai's own `pad` multiplies the item's size by the padding without checking for
+    /// overflow: `a.pad(i64::MAX, a)` panicked (found by tests/fuzz.rs).
+    #[rhai_fn(name = "pad", return_raw)]
+    pub fn pad_array(
+        ctx: NativeCallContext,
+        array: &mut Array,
+        len: rhai::INT,
+        item: Dynamic,
+    ) -> Result<(), Box<EvalAltResult>> {
+        let Ok(len) = usize::try_from(len) else {
+            return Ok(());
+        };
+        if len <= array.len() {
+            return Ok(());
+        }
+        let pad = len - array.len();
+        let have = data_sizes(array.iter());
+        let each = data_sizes(std::iter::once(&item));
+        let engine = ctx.engine();
+        let over = |have: usize, each: usize, max: usize| {
+            max > 0
+                && each
+                    .checked_mul(pad)
+                    .and_then(|added| added.checked_add(have))
+                    .is_none_or(|total| total > max)
+        };
+        // The padding items count as array elements themselves.
+        if over(have.0 + pad, each.0, engine.max_array_size())
+            || over(have.1, each.1, engine.max_map_size())
+            || over(have.2, each.2, engine.max_string_size())
+        {
+            return Err(too_large("Size of array"));
+        }
+        array.resize(len, item);
         Ok(())
     }
 
