@@ -613,6 +613,9 @@ const QUALIFIERS: &[&str] = &[
     "METHOD",
     "PROVIDER",
     "BACKEND",
+    "STORE",
+    "ENGINE",
+    "SOURCE",
     "MANAGER",
     "POLICY",
     "FORMAT",
@@ -764,10 +767,11 @@ pub fn credential_word(name: &str) -> Option<&'static str> {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-/// `$(VAR)`, `${VAR…}`, `$VAR`, `{{ … }}`, `<no value>`, `%VAR%`.
+/// `$(VAR)`, `${VAR…}`, `$VAR` (upper-case: `$y7` in a random key is not one), `{{ … }}`,
+/// `<no value>`, `%VAR%`.
 static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"\$\([A-Za-z_][A-Za-z0-9_.]*\)|\$\{[^{}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\{\{.*?\}\}|<no value>|%[A-Za-z_][A-Za-z0-9_]*%",
+        r"\$\([A-Za-z_][A-Za-z0-9_.]*\)|\$\{[A-Za-z_][^{}]*\}|\$[A-Z_][A-Z0-9_]*\b|\{\{.*?\}\}|<no value>|%[A-Za-z_][A-Za-z0-9_]*%",
     )
     .expect("reference pattern compiles")
 });
@@ -799,10 +803,9 @@ fn is_reference(value: &str) -> bool {
         return false;
     }
     let rest = REFERENCE.replace_all(value, " ");
-    // What is left between references: punctuation, or words too short to be a credential
-    // (`{"default":"$(KEY)"}` leaves `default`).
-    rest.split(|c: char| !c.is_ascii_alphanumeric())
-        .all(|word| word.len() < 12)
+    // What is left around references: punctuation, or a little glue too short to be a
+    // credential (`{"default":"$(KEY)"}` leaves `default`, `Bearer ${TOKEN}` leaves `Bearer`).
+    rest.chars().filter(char::is_ascii_alphanumeric).count() <= 10
 }
 
 /// Words that say a value is a stand-in.
@@ -1391,6 +1394,11 @@ mod tests {
         assert!(secret("dbPassword", "s3cr3t-Value"));
         assert!(secret("ADMIN_PASSWORD", "123456"));
         assert!(secret("DD_ADMIN_PASSWORD", "${DD_ADMIN_PASSWORD:-admin}"));
+        // `$` inside a random key is not a reference.
+        assert!(secret(
+            "DJANGO_SECRET_KEY",
+            "t*mehbpafly+v8mu(-ap5*2^b(0t7$y7p4iziv_a3+fx_neid%"
+        ));
     }
 
     #[test]
