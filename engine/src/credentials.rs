@@ -829,6 +829,7 @@ const MARKER_WORDS: &[&str] = &[
     "tbd",
     "fixme",
     "notsecure",
+    "setme",
     "xxx",
 ];
 
@@ -847,6 +848,9 @@ const MARKER_PREFIXES: &[&str] = &[
     "insert",
     "fake",
     "xxx",
+    "set-",
+    "set_",
+    "setme",
 ];
 
 /// Prefixes of key formats; one followed by a short or upper-case-word body is a stand-in
@@ -1411,6 +1415,7 @@ mod tests {
             ("MYSQL_ROOT_PASSWORD", "example"),
             ("JOOMLA_DB_PASSWORD", "examplepass"),
             ("MYSQL_ROOT_PASSWORD", "notSecureChangeMe"),
+            ("SECRETS_secret_key", "set-secure-zulip-secret-key"),
             ("OVH_APPLICATION_SECRET", "xxx"),
             ("GOOGLE_API_KEY", "GOOGLE_API_KEY_VAL"),
             ("ETCD_DISCOVERY_TOKEN", "INSERT_ETCD_DISCOVERY_TOKEN"),
