@@ -7,14 +7,43 @@
 //! `FILE` defaults to `tests/fixtures/secrets/labelled-env.jsonl`. Without `--rows` it prints
 //! precision, recall and F1 (a secret row must get `Secret`; placeholders count as negatives)
 //! and every disagreement; with `--rows` one tab-separated line per row, `id verdict kind`,
-//! for `tests/benches/secrets/bench.py`.
+//! for `tests/benches/secrets/bench.py`. `--baseline` judges with what the
+//! `hardcoded-secret` rule does today instead (`sandbox::credential_format`, then
+//! `sandbox::credential_keyword` with the rule's own value filter), for comparison.
 
 use std::process::ExitCode;
 
 use portcullis_engine::credentials::{Verdict, classify};
+use portcullis_engine::sandbox::{credential_format, credential_keyword};
+
+/// What `rules/hardcoded-secret.rhai` reports today, as a verdict.
+fn baseline(name: &str, value: &str) -> Verdict {
+    static QUIET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(?i:true|false|yes|no)$|^[^A-Za-z0-9]*(\$\([^()]*\)[^A-Za-z0-9]*)+$")
+            .expect("the rule's pattern compiles")
+    });
+    if let Some(kind) = credential_format(value) {
+        return Verdict::Secret {
+            kind,
+            reason: String::new(),
+        };
+    }
+    let Some(kind) = credential_keyword(name) else {
+        return Verdict::NotSecret;
+    };
+    let trimmed = value.trim();
+    if trimmed.is_empty() || QUIET.is_match(trimmed) {
+        return Verdict::NotSecret;
+    }
+    Verdict::Secret {
+        kind,
+        reason: String::new(),
+    }
+}
 
 fn main() -> ExitCode {
     let mut rows_only = false;
+    let mut judge: fn(&str, &str) -> Verdict = classify;
     let mut path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../tests/fixtures/secrets/labelled-env.jsonl"
@@ -23,8 +52,9 @@ fn main() -> ExitCode {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--rows" => rows_only = true,
+            "--baseline" => judge = baseline,
             "-h" | "--help" => {
-                eprintln!("usage: secret_bench [--rows] [FILE]");
+                eprintln!("usage: secret_bench [--rows] [--baseline] [FILE]");
                 return ExitCode::SUCCESS;
             }
             _ => path = arg,
@@ -53,7 +83,7 @@ fn main() -> ExitCode {
         };
         let field = |key: &str| row[key].as_str().unwrap_or_default().to_string();
         let (name, value, label) = (field("name"), field("value"), field("label"));
-        let verdict = classify(&name, &value);
+        let verdict = judge(&name, &value);
         let (predicted, kind) = match &verdict {
             Verdict::NotSecret => (0, ""),
             Verdict::Placeholder { .. } => (1, ""),

@@ -107,9 +107,9 @@ def secretlint(binary: Path, folder: Path):
     return {row_id(item["filePath"]) for item in json.loads(proc.stdout) if item.get("messages")}
 
 
-def portcullis(labelled: Path):
+def portcullis(labelled: Path, *flags):
     out = run(
-        ["cargo", "run", "-q", "-p", "portcullis-engine", "--example", "secret_bench", "--", "--rows", str(labelled)],
+        ["cargo", "run", "-q", "-p", "portcullis-engine", "--example", "secret_bench", "--", "--rows", *flags, str(labelled)],
         cwd=REPO, capture_output=True,
     ).stdout
     verdicts = {}
@@ -146,7 +146,11 @@ def main():
     ds_bin, sl_bin = install(base)
     layouts = render(rows, base)
     verdicts = portcullis(args.set.resolve())
-    results = {"Portcullis `credentials::classify`": {rid for rid, v in verdicts.items() if v == "secret"}}
+    before = portcullis(args.set.resolve(), "--baseline")
+    results = {
+        "Portcullis `credentials::classify`": {rid for rid, v in verdicts.items() if v == "secret"},
+        "Portcullis today (`hardcoded-secret` rule)": {rid for rid, v in before.items() if v == "secret"},
+    }
     for layout, folder in layouts.items():
         results[f"detect-secrets 1.5.0 ({layout})"] = detect_secrets(ds_bin, folder)
         results[f"secretlint 13.0.6 + preset-recommend 13.1.0 ({layout})"] = secretlint(sl_bin, folder)
