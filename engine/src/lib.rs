@@ -26,6 +26,7 @@
 pub mod api_docs;
 pub mod check;
 pub mod config;
+pub mod credentials;
 pub mod facts;
 pub mod files;
 mod glob;
