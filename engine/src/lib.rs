@@ -25,6 +25,7 @@
 pub mod api_docs;
 pub mod check;
 pub mod config;
+pub mod dockerfile;
 pub mod facts;
 pub mod image;
 pub mod load;
