@@ -43,7 +43,7 @@ def ours_view(instruction):
 
 def oracle_view(command):
     return {
-        "cmd": command.cmd.lower(),
+        "cmd": (command.cmd or "").lower(),
         "sub_cmd": command.sub_cmd.lower() if command.sub_cmd else None,
         "json": command.json,
         "start_line": command.start_line,
@@ -111,13 +111,15 @@ def main():
             tally["agree"] += 1
     report = {"tally": dict(tally), "our_non_syntax_errors": dict(other_errors),
               "disagreements": disagreements}
-    print(json.dumps(report["tally"], indent=1))
-    print("non-syntax errors (ours only):", dict(other_errors))
-    for d in disagreements:
-        print(json.dumps(d)[:600])
     if args.json:
         with open(args.json, "w") as out:
             json.dump(report, out, indent=1)
+    print(json.dumps(report["tally"], indent=1))
+    print("non-syntax errors (ours only):", dict(other_errors))
+    for d in disagreements[:20]:
+        print(json.dumps(d)[:600])
+    if len(disagreements) > 20:
+        print(f"… {len(disagreements) - 20} more (see --json)")
     return 1 if disagreements else 0
 
 
