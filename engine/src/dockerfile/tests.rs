@@ -495,3 +495,98 @@ proptest! {
         }
     }
 }
+
+struct Vars(BTreeMap<String, String>);
+
+impl shell::Env for Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// BuildKit's `envVarTest`: `platform | input | expected value or "error"`, processed as one
+/// word with PWD=/home, SHELL=bash, KOREAN=한국어 and NULL set (as its lexer test does).
+#[test]
+fn buildkit_shell_env_var_tests() {
+    let text = std::fs::read_to_string(fixtures().join("shell/envVarTest")).unwrap();
+    let vars = Vars(BTreeMap::from(
+        [
+            ("PWD", "/home"),
+            ("SHELL", "bash"),
+            ("KOREAN", "한국어"),
+            ("NULL", ""),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    ));
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let parts: Vec<&str> = line.split('|').collect();
+        let [platform, input, expected] = parts.as_slice() else {
+            panic!("line {}: {line}", number + 1)
+        };
+        if platform.trim() == "W" {
+            continue;
+        }
+        let (input, expected) = (input.trim(), expected.trim());
+        let result = shell::process(shell::Lexer::new('\\'), input, &vars);
+        let ok = match (&result, expected) {
+            (Err(_), "error") => true,
+            (Ok(p), expected) => p.value == expected,
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!(
+                "line {}: {input:?} -> {result:?}, want {expected:?}",
+                number + 1
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked > 200, "{checked}");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// BuildKit's `wordsTest`: `ENV name=value` lines set variables, others are
+/// `input | word,word,…` (or `error`), the input split into words after substitution.
+#[test]
+fn buildkit_shell_words_tests() {
+    let text = std::fs::read_to_string(fixtures().join("shell/wordsTest")).unwrap();
+    let mut vars = Vars(BTreeMap::new());
+    let mut checked = 0;
+    for (number, line) in text.lines().enumerate() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(definition) = line.strip_prefix("ENV ") {
+            let (name, value) = definition.trim_start_matches(' ').split_once('=').unwrap();
+            vars.0.insert(name.to_string(), value.to_string());
+            continue;
+        }
+        let (input, expected) = line.split_once('|').unwrap();
+        let expected: Vec<&str> = expected.trim_start_matches(' ').split(',').collect();
+        let words = match shell::process(shell::Lexer::new('\\'), input.trim(), &vars) {
+            Ok(p) => p.words,
+            Err(_) => vec!["error".to_string()],
+        };
+        assert_eq!(words, expected, "line {}: {input:?}", number + 1);
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked}");
+}
+
+/// BuildKit's `testfile-line`: its parser test expects instructions on lines 5, 11–12 and
+/// 17–31 (comments and empty lines inside a continuation count).
+#[test]
+fn buildkit_testfile_line_numbers() {
+    let text = std::fs::read(fixtures().join("testfile-line/Dockerfile")).unwrap();
+    let file = parse_bytes(&text, &ParseOptions::default());
+    assert!(file.errors.is_empty(), "{:?}", file.errors);
+    let lines: Vec<(usize, usize)> = file.instructions().map(|i| (i.line, i.end_line)).collect();
+    assert_eq!(lines, vec![(5, 5), (11, 12), (17, 31)]);
+    assert_eq!(file.empty_continuation_lines, vec![19, 20, 24, 27]);
+}
