@@ -73,6 +73,16 @@ pub struct CollectArgs {
     #[arg(long, value_name = "FILE")]
     pub grype: Vec<PathBuf>,
 
+    /// Merge a Clair v4 vulnerability report (`clairctl report -o json`, or the matcher
+    /// API's `vulnerability_report`); it names its image by digest. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub clair: Vec<PathBuf>,
+
+    /// Merge a Snyk container report (`snyk container test --json`; a file about several
+    /// images adds each); it names its image by reference only. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub snyk: Vec<PathBuf>,
+
     /// The facts file to write.
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,

@@ -9,6 +9,8 @@
 //! | evaluate | [`check`], [`sandbox`], [`rules`] | Rhai rules, compiled once, run per workload in a sandbox |
 //! | report | [`report`] | findings, errors and the summary; JSON, SARIF and JUnit writers |
 //!
+//! [`dockerfile`] parses Dockerfiles (BuildKit's grammar) into stages, bases, the final `USER`
+//! and `ENV`/`ARG` definitions with their lines, for rules about how images are built.
 //! [`config`] resolves settings, severities and exemptions; [`testing`] runs rule test files;
 //! [`api_docs`] renders the rule API reference. The CLI and any other front end
 //! are thin shells over [`RuleSet`] + [`Policy`]:
@@ -27,6 +29,7 @@ pub mod api_docs;
 pub mod check;
 pub mod config;
 pub mod credentials;
+pub mod dockerfile;
 pub mod facts;
 pub mod files;
 mod glob;

@@ -1,6 +1,7 @@
 //! Collects image facts for Portcullis (see `portcullis_engine::facts` for the model):
 //! from a registry over the Distribution API ([`registry`]), an OCI image layout or a
-//! `docker save` archive on disk ([`local`]), and Trivy or Grype reports ([`scan`]).
+//! `docker save` archive on disk ([`local`]), and Trivy, Grype, Clair v4 or Snyk reports
+//! ([`scan`]).
 //!
 //! Network and async code live here, not in the engine, which only reads facts files.
 

@@ -1,5 +1,15 @@
-//! Scanner reports -> scan facts: Trivy's JSON (`trivy image -f json`, schema version 2)
-//! and Grype's (`grype -o json`), merged into the facts of the digest they describe.
+//! Scanner reports -> scan facts: Trivy's JSON (`trivy image -f json`, schema version 2),
+//! Grype's (`grype -o json`), Clair v4 vulnerability reports ([`parse_clair`]) and Snyk
+//! container reports ([`parse_snyk`]), merged into the facts of the digest they describe.
+//! Read reports with [`read_report`], which caps their size.
+
+mod clair;
+mod input;
+mod snyk;
+
+pub use clair::{clair_severity, parse_clair};
+pub use input::{MAX_REPORT_BYTES, read_report};
+pub use snyk::{parse_snyk, snyk_severity};
 
 use portcullis_engine::facts::{
     DigestKind, FactsFile, ImageFacts, ScanFacts, Scanner, SecretFinding, Vulnerability, is_digest,

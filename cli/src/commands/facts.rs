@@ -152,34 +152,33 @@ pub fn collect(args: CollectArgs) -> std::io::Result<Outcome> {
         );
     }
     // Reports last, so they can attach to images collected in this run by reference.
-    let reports = args
-        .trivy
-        .iter()
-        .map(|p| {
-            (
-                p,
-                scan::parse_trivy as fn(&str) -> Result<scan::ScanReport, String>,
-            )
-        })
-        .chain(args.grype.iter().map(|p| {
-            (
-                p,
-                scan::parse_grype as fn(&str) -> Result<scan::ScanReport, String>,
-            )
-        }));
-    for (path, parse) in reports {
-        let result = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| parse(&text))
-            .and_then(|report| scan::merge_report(&mut file, report));
-        match result {
-            Ok(digest) => log::info!("{}: merged into {digest}", path.display()),
-            Err(message) => errors.push(format!("{}: {message}", path.display())),
+    type Parse = fn(&str) -> Result<Vec<scan::ScanReport>, String>;
+    let formats: [(&Vec<PathBuf>, Parse); 4] = [
+        (&args.trivy, |text| scan::parse_trivy(text).map(|r| vec![r])),
+        (&args.grype, |text| scan::parse_grype(text).map(|r| vec![r])),
+        (&args.clair, |text| scan::parse_clair(text).map(|r| vec![r])),
+        (&args.snyk, scan::parse_snyk),
+    ];
+    for (paths, parse) in formats {
+        for path in paths {
+            let reports = match scan::read_report(path).and_then(|text| parse(&text)) {
+                Ok(reports) => reports,
+                Err(message) => {
+                    errors.push(format!("{}: {message}", path.display()));
+                    continue;
+                }
+            };
+            for report in reports {
+                match scan::merge_report(&mut file, report) {
+                    Ok(digest) => log::info!("{}: merged into {digest}", path.display()),
+                    Err(message) => errors.push(format!("{}: {message}", path.display())),
+                }
+            }
         }
     }
     if file.images.is_empty() && errors.is_empty() {
         eprintln!(
-            "error: nothing to collect: give image references, --oci-layout, --docker-archive, --trivy or --grype"
+            "error: nothing to collect: give image references, --oci-layout, --docker-archive, --trivy, --grype, --clair or --snyk"
         );
         return Ok(Outcome::Errors);
     }
