@@ -173,7 +173,7 @@ fn windows_line_endings_and_a_byte_order_mark_are_read() {
 
 fn policy_with(
     config: &str,
-) -> Result<portcullis_engine::Policy, Vec<portcullis_engine::InputError>> {
+) -> Result<portcullis_engine::Policy, Vec<portcullis_engine::Diagnostic>> {
     let rules = RuleSet::builtin();
     let config = portcullis_engine::Config::parse("portcullis.yaml", config)?;
     portcullis_engine::Policy::new(

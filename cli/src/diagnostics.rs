@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError,
-    MietteSpanContents, SourceCode, SourceSpan, SpanContents,
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
 };
-use portcullis_engine::{InputError, RuleLoadError, RuleSet};
+use portcullis_engine::{Diagnostic, RuleLoadError, RuleSet};
 
 use crate::output::clean;
 
@@ -106,7 +106,7 @@ impl fmt::Display for Frame {
 
 impl std::error::Error for Frame {}
 
-impl Diagnostic for Frame {
+impl miette::Diagnostic for Frame {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help
             .as_ref()
@@ -201,7 +201,7 @@ impl Renderer {
 
     /// Any report error: rule failures point into the rule, configuration errors into
     /// the configuration; others are one line.
-    pub fn input_error(&self, error: &InputError, sources: &Sources) -> String {
+    pub fn input_error(&self, error: &Diagnostic, sources: &Sources) -> String {
         if let Some(site) = &error.rule_site
             && let Some(text) = sources.get(&site.origin)
         {

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use portcullis_engine::InputError;
+use portcullis_engine::Diagnostic;
 use portcullis_engine::files::{self, MAX_MANIFEST_BYTES, Origin};
 
 /// One input to check.
@@ -32,17 +32,17 @@ impl Input {
     }
 
     /// Reads the whole input as UTF-8 text, at most [`MAX_MANIFEST_BYTES`].
-    pub fn read(&self) -> Result<String, InputError> {
+    pub fn read(&self) -> Result<String, Diagnostic> {
         let text = match self {
             Input::Stdin => files::read_text_from(std::io::stdin().lock(), MAX_MANIFEST_BYTES),
             Input::File(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Named),
             Input::Found(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Found),
         };
         let text =
-            text.map_err(|e| InputError::new(self.display_name(), None, e.line, e.message))?;
+            text.map_err(|e| Diagnostic::new(self.display_name(), None, e.line, e.message))?;
         if *self == Input::Stdin && text.trim().is_empty() {
             // `helm template … | portcullis check -` with a failing helm would otherwise pass.
-            return Err(InputError::new(
+            return Err(Diagnostic::new(
                 self.display_name(),
                 None,
                 None,
@@ -88,7 +88,7 @@ impl Seen {
 
 /// Expands paths: directories recursively (sorted, manifests only, hidden entries skipped),
 /// files as given, `-` as stdin. Paths that cannot be listed become errors.
-pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<InputError>) {
+pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<Diagnostic>) {
     let mut inputs = Vec::new();
     let mut errors = Vec::new();
     let mut seen = Seen::default();
@@ -105,7 +105,7 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<InputError>) {
     (inputs, errors)
 }
 
-fn walk(dir: &Path, seen: &mut Seen, inputs: &mut Vec<Input>, errors: &mut Vec<InputError>) {
+fn walk(dir: &Path, seen: &mut Seen, inputs: &mut Vec<Input>, errors: &mut Vec<Diagnostic>) {
     let real_dir = std::fs::canonicalize(dir).ok();
     if let Some(real) = &real_dir
         && !seen.directories.insert(real.clone())
@@ -116,7 +116,7 @@ fn walk(dir: &Path, seen: &mut Seen, inputs: &mut Vec<Input>, errors: &mut Vec<I
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            errors.push(InputError::new(
+            errors.push(Diagnostic::new(
                 dir.display().to_string(),
                 None,
                 None,

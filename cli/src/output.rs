@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use anstyle::{AnsiColor, Style};
-use portcullis_engine::{Finding, InputError, Report, Severity};
+use portcullis_engine::{Diagnostic, Finding, Report, Severity};
 
 use crate::args::ColorChoice;
 
@@ -167,7 +167,7 @@ pub fn print_text_report(
     printer: &Printer,
     report: &Report,
     files: usize,
-    render_error: &dyn Fn(&InputError) -> String,
+    render_error: &dyn Fn(&Diagnostic) -> String,
 ) -> std::io::Result<()> {
     printer.text(&text_report(printer, report, files, render_error))
 }
@@ -177,7 +177,7 @@ pub fn text_report(
     printer: &Printer,
     report: &Report,
     files: usize,
-    render_error: &dyn Fn(&InputError) -> String,
+    render_error: &dyn Fn(&Diagnostic) -> String,
 ) -> String {
     let bold = Style::new().bold();
     let dim = Style::new().dimmed();

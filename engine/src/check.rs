@@ -11,13 +11,14 @@ use rhai::{CallFnOptions, Dynamic, Engine, Scope};
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
+use crate::diagnostic::{Diagnostic, RuleSite};
 use crate::facts::FactsIndex;
+use crate::finding::{AppliedExemption, ExemptionSource, Finding, ResourceRef};
 use crate::load::{self, Loaded};
-use crate::report::{
-    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite, Severity,
-};
+use crate::report::Report;
 use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
+use crate::severity::Severity;
 use crate::workload::{Normalized, Workload, normalize};
 
 /// Annotation listing rule ids (comma-separated, or `*`) exempted on this resource.
@@ -76,7 +77,7 @@ impl Policy {
         config: &Config,
         selection: &Selection,
         today: Date,
-    ) -> Result<Policy, Vec<InputError>> {
+    ) -> Result<Policy, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         let known = rules.ids();
         let unknown_rule = |id: &str| {
@@ -108,7 +109,7 @@ impl Policy {
         }
         for id in selection.select.iter().flatten().chain(&selection.ignore) {
             if rules.get(id).is_none() {
-                errors.push(InputError::new(
+                errors.push(Diagnostic::new(
                     "<command line>",
                     None,
                     None,
@@ -140,7 +141,7 @@ impl Policy {
                 continue;
             }
             let settings = rhai::serde::to_dynamic(Value::Object(settings)).map_err(|e| {
-                vec![InputError::new(
+                vec![Diagnostic::new(
                     &rule.origin,
                     None,
                     None,
@@ -413,10 +414,10 @@ impl Policy {
 
 /// A problem with the workload's own exemption annotations, reported once per workload by
 /// [`Policy::check_workload`]; for front ends that evaluate rule by rule.
-pub fn annotation_error(workload: &Workload, file: &str) -> Option<InputError> {
+pub fn annotation_error(workload: &Workload, file: &str) -> Option<Diagnostic> {
     annotation_exemption(workload)
         .err()
-        .map(|message| InputError::new(file, Some(workload.document), Some(workload.line), message))
+        .map(|message| Diagnostic::new(file, Some(workload.document), Some(workload.line), message))
 }
 
 /// A workload prepared for evaluation: what every rule's findings and errors refer to.
@@ -444,8 +445,8 @@ impl Subject {
         }
     }
 
-    fn error(&self, message: String) -> InputError {
-        InputError::new(
+    fn error(&self, message: String) -> Diagnostic {
+        Diagnostic::new(
             &self.resource.file,
             Some(self.resource.document),
             Some(self.resource.line),
@@ -460,7 +461,7 @@ impl Subject {
 pub struct LoadedWorkloads {
     pub workloads: Vec<Arc<Workload>>,
     /// Documents that could not be read or normalized.
-    pub errors: Vec<InputError>,
+    pub errors: Vec<Diagnostic>,
     /// Objects that carry no pods.
     pub skipped: usize,
 }
@@ -490,7 +491,7 @@ pub fn load_workloads(file: &str, text: &str) -> LoadedWorkloads {
 /// A loaded document after normalization.
 enum Prepared {
     Workload(Arc<Workload>),
-    Error(InputError),
+    Error(Diagnostic),
     Skipped,
 }
 
@@ -503,7 +504,7 @@ fn prepare(file: &str, item: Loaded) -> Prepared {
             match normalize(object) {
                 Normalized::NotAWorkload => Prepared::Skipped,
                 Normalized::Invalid(message) => {
-                    Prepared::Error(InputError::new(file, Some(document), Some(line), message))
+                    Prepared::Error(Diagnostic::new(file, Some(document), Some(line), message))
                 }
                 Normalized::Workload(workload) => Prepared::Workload(Arc::from(workload)),
             }

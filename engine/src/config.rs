@@ -19,8 +19,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::diagnostic::Diagnostic;
 use crate::image::ImagePattern;
-use crate::report::{InputError, Severity};
+use crate::severity::Severity;
 
 /// A parsed configuration file.
 #[derive(Debug, Clone, Default)]
@@ -134,7 +135,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 impl Config {
     /// Parses configuration text. All problems are reported, each with its line.
-    pub fn parse(path: &str, text: &str) -> Result<Config, Vec<InputError>> {
+    pub fn parse(path: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
         let (config, errors) = Config::parse_lenient(path, text);
         if errors.is_empty() {
             Ok(config)
@@ -145,7 +146,7 @@ impl Config {
 
     /// Parses what can be parsed and returns it with every problem found, so callers can
     /// report problems from later checks (unknown rules, settings) in the same run.
-    pub fn parse_lenient(path: &str, text: &str) -> (Config, Vec<InputError>) {
+    pub fn parse_lenient(path: &str, text: &str) -> (Config, Vec<Diagnostic>) {
         let mut config = Config {
             path: Some(path.to_string()),
             text: text.to_string(),
@@ -162,7 +163,7 @@ impl Config {
                         .column
                         .map(|c| format!(" (column {c})"))
                         .unwrap_or_default();
-                    let error = InputError::new(
+                    let error = Diagnostic::new(
                         path,
                         None,
                         e.line,
@@ -219,7 +220,7 @@ impl Config {
     }
 
     /// The rule's configuration (what is valid of it) and the problems found.
-    fn parse_rule(&self, id: &str, value: &Value) -> (RuleConfig, Vec<InputError>) {
+    fn parse_rule(&self, id: &str, value: &Value) -> (RuleConfig, Vec<Diagnostic>) {
         let mut rule = RuleConfig::default();
         let map = match value {
             Value::Null => return (rule, Vec::new()),
@@ -260,7 +261,7 @@ impl Config {
         (rule, errors)
     }
 
-    fn parse_exemption(&self, index: usize, value: &Value) -> Result<Exemption, InputError> {
+    fn parse_exemption(&self, index: usize, value: &Value) -> Result<Exemption, Diagnostic> {
         let at = format!("#{index}");
         let error = |message: String| {
             self.error(
@@ -286,7 +287,7 @@ impl Config {
                 FIELDS.map(|f| format!("`{f}`")).join(", ")
             )));
         }
-        let text = |key: &str| -> Result<Option<String>, InputError> {
+        let text = |key: &str| -> Result<Option<String>, Diagnostic> {
             match map.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -306,7 +307,7 @@ impl Config {
                 format!("exemption {}: {message}", index + 1),
             )
         };
-        let glob = |key: &str| -> Result<Option<Glob>, InputError> {
+        let glob = |key: &str| -> Result<Option<Glob>, Diagnostic> {
             text(key)?
                 .map(|p| Glob::new(&p).map_err(|e| field_error(key, e)))
                 .transpose()
@@ -331,8 +332,8 @@ impl Config {
 
     /// An error about the value at `keys` (e.g. `["rules", "latest-tag", "disallowed-tags"]`;
     /// `#N` selects the N-th list item), with its line when it can be found.
-    pub fn error(&self, keys: &[&str], message: impl Into<String>) -> InputError {
-        InputError::new(
+    pub fn error(&self, keys: &[&str], message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(
             self.path.clone().unwrap_or_else(|| "<config>".into()),
             None,
             locate(&self.text, keys),

@@ -29,15 +29,18 @@ pub mod api_docs;
 pub mod check;
 pub mod config;
 pub mod credentials;
+mod diagnostic;
 pub mod dockerfile;
 pub mod facts;
 pub mod files;
+mod finding;
 mod glob;
 pub mod image;
 pub mod load;
 pub mod report;
 pub mod rules;
 pub mod sandbox;
+mod severity;
 // Rule tests run in the CLI and the tests, never in the WebAssembly modules; keeping them
 // (and their YAML deserializer) out keeps the modules under 4 MB.
 #[cfg(not(target_family = "wasm"))]
@@ -50,11 +53,11 @@ pub use check::{
     EnabledRule, LoadedWorkloads, Policy, Selection, annotation_error, load_workloads,
 };
 pub use config::{Config, Date};
+pub use diagnostic::{Diagnostic, RuleSite};
 pub use facts::{FactsFile, FactsIndex, ImageFacts};
+pub use finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 pub use image::{ImagePattern, ImageRef};
-pub use report::{
-    AppliedExemption, ExemptionSource, Finding, InputError, Report, ResourceRef, RuleSite,
-    Severity, Summary,
-};
+pub use report::{Report, Summary};
 pub use rules::{Rule, RuleLoadError, RuleSet};
+pub use severity::Severity;
 pub use workload::Workload;

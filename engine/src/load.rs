@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::report::InputError;
+use crate::diagnostic::Diagnostic;
 
 /// What the API server sends in `request.operation`.
 const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
@@ -46,7 +46,7 @@ pub enum Loaded {
         document: usize,
         line: usize,
     },
-    Error(InputError),
+    Error(Diagnostic),
 }
 
 /// A document of a YAML stream, before parsing.
@@ -169,7 +169,7 @@ pub fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
 }
 
 /// Parses one YAML document into a JSON value.
-pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, InputError> {
+pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, Diagnostic> {
     if doc.text.len() > MAX_DOCUMENT_BYTES {
         return Err(too_large(file, doc.index, doc.content_line, doc.text.len()));
     }
@@ -189,12 +189,12 @@ pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, I
                 None => (doc.content_line, String::new()),
             };
             let message = format!("invalid YAML: {}{column}", e.message);
-            InputError::new(file, Some(doc.index), Some(line), message)
+            Diagnostic::new(file, Some(doc.index), Some(line), message)
         })
 }
 
-fn too_large(file: &str, document: usize, line: usize, len: usize) -> InputError {
-    InputError::new(
+fn too_large(file: &str, document: usize, line: usize, len: usize) -> Diagnostic {
+    Diagnostic::new(
         file,
         Some(document),
         Some(line),
@@ -245,7 +245,7 @@ fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
                     } else {
                         ""
                     };
-                    out.push(Loaded::Error(InputError::new(
+                    out.push(Loaded::Error(Diagnostic::new(
                         file,
                         Some(index),
                         Some(error_line),
@@ -300,7 +300,7 @@ fn unwrap_object(
     out: &mut Vec<Loaded>,
 ) {
     let error =
-        |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+        |message: String| Loaded::Error(Diagnostic::new(file, Some(document), Some(line), message));
     if depth > MAX_ENVELOPE_DEPTH {
         out.push(error(format!(
             "envelopes nested more than {MAX_ENVELOPE_DEPTH} deep"
@@ -401,7 +401,7 @@ fn unwrap_admission_request(
     out: &mut Vec<Loaded>,
 ) {
     let error =
-        |message: String| Loaded::Error(InputError::new(file, Some(document), Some(line), message));
+        |message: String| Loaded::Error(Diagnostic::new(file, Some(document), Some(line), message));
     // The API server always sends an operation; a request without one (or with another)
     // is malformed, and evaluating its object as a CREATE could admit what it should not.
     let operation = match request.get("operation") {

@@ -5,186 +5,13 @@
 pub mod junit;
 pub mod sarif;
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// How serious a finding is. Ordered from least to most severe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [
-        Severity::Info,
-        Severity::Low,
-        Severity::Medium,
-        Severity::High,
-        Severity::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Severity::ALL
-            .into_iter()
-            .find(|sev| sev.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown severity `{s}`; expected one of: info, low, medium, high, critical"
-                )
-            })
-    }
-}
-
-/// The workload a finding is about, and where it was read from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ResourceRef {
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub file: String,
-    pub document: usize,
-    pub line: usize,
-}
-
-/// One rule violation on one container (or on the workload as a whole).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub rule: Arc<str>,
-    pub severity: Severity,
-    pub message: String,
-    /// Shared by every finding of the rule.
-    pub remediation: Arc<str>,
-    /// Shared by every finding on the resource.
-    pub resource: Arc<ResourceRef>,
-    pub container: Option<String>,
-    pub path: String,
-    /// Why the finding is exempted; exempted findings are not failures.
-    #[serde(skip)]
-    pub exemption: Option<AppliedExemption>,
-}
-
-/// The exemption that waived a finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedExemption {
-    pub reason: String,
-    pub source: ExemptionSource,
-}
-
-/// Where an exemption is written. SARIF tells the two apart (`inSource` / `external`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExemptionSource {
-    /// The `portcullis.dev/exempt` annotation on the resource itself.
-    Annotation,
-    /// Entry `index` (0-based) of the configuration's `exemptions`.
-    Config { index: usize },
-}
-
-impl Finding {
-    fn sort_key(&self) -> (&str, usize, &str, Option<&str>, &str, &str) {
-        (
-            &self.resource.file,
-            self.resource.document,
-            &self.rule,
-            self.container.as_deref(),
-            &self.path,
-            &self.message,
-        )
-    }
-}
-
-/// Input, configuration or rule-evaluation trouble. `document` and `line` are known for
-/// anything tied to a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InputError {
-    pub file: String,
-    pub document: Option<usize>,
-    pub line: Option<usize>,
-    pub message: String,
-    /// The rule that failed, when a rule failed on the resource at `document`; SARIF and
-    /// JUnit attach the error to that rule.
-    #[serde(skip)]
-    pub rule: Option<Arc<str>>,
-    /// For a rule that failed while running: where in the rule, so front ends can show the
-    /// offending code. Not part of the JSON report (the message already names the line).
-    #[serde(skip)]
-    pub rule_site: Option<Box<RuleSite>>,
-}
-
-/// A position in a rule's source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleSite {
-    pub rule: String,
-    /// The rule's origin: a file path, or `builtin:<file>`.
-    pub origin: String,
-    pub line: usize,
-    pub column: usize,
-}
-
-impl InputError {
-    pub fn new(
-        file: impl Into<String>,
-        document: Option<usize>,
-        line: Option<usize>,
-        message: impl Into<String>,
-    ) -> InputError {
-        InputError {
-            file: file.into(),
-            document,
-            line,
-            message: message.into(),
-            rule: None,
-            rule_site: None,
-        }
-    }
-
-    /// The same error, attributed to `rule`.
-    pub fn with_rule(mut self, rule: Arc<str>) -> InputError {
-        self.rule = Some(rule);
-        self
-    }
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if let Some(document) = self.document {
-            // People count documents from 1; the JSON `document` field is a 0-based index.
-            write!(f, " (document {})", document + 1)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+use crate::diagnostic::Diagnostic;
+use crate::finding::{Finding, ResourceRef};
+use crate::severity::Severity;
 
 /// Counts for the one-line summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -205,7 +32,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings waived by an exemption, in the same order.
     pub exempted: Vec<Finding>,
-    pub errors: Vec<InputError>,
+    pub errors: Vec<Diagnostic>,
     pub resources: usize,
     pub skipped: usize,
     /// Every workload evaluated, sorted like findings; filled only when the policy was
@@ -284,7 +111,7 @@ impl Report {
         #[derive(Serialize)]
         struct Json<'a> {
             findings: &'a [Finding],
-            errors: &'a [InputError],
+            errors: &'a [Diagnostic],
             summary: Summary,
         }
         let json = Json {

@@ -32,7 +32,7 @@ use rhai::{AST, Engine, Scope};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::report::Severity;
+use crate::severity::Severity;
 
 /// The entry function every rule defines: `fn check(workload, settings)`.
 pub const ENTRY_FUNCTION: &str = "check";

@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::{Config, Date, RuleConfig};
-use crate::report::Finding;
+use crate::finding::Finding;
 use crate::rules::RuleSet;
 use crate::{Policy, Selection};
 

@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use portcullis_engine::{
-    Config, Date, FactsFile, FactsIndex, InputError, Policy, Report, RuleSet, Selection, Severity,
+    Config, Date, Diagnostic, FactsFile, FactsIndex, Policy, Report, RuleSet, Selection, Severity,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -216,7 +216,7 @@ impl Plugin {
 
     /// The configuration for `settings`: the host's settings when it gave any (a non-empty
     /// object), otherwise the bundled configuration, otherwise the defaults.
-    fn config(&self, settings: &Value) -> Result<Config, Vec<InputError>> {
+    fn config(&self, settings: &Value) -> Result<Config, Vec<Diagnostic>> {
         let empty = match settings {
             Value::Null => true,
             Value::Object(map) => map.is_empty(),
@@ -240,7 +240,7 @@ impl Plugin {
 
     /// The policy for `settings`, evaluating exemption expiry as of `today`.
     pub fn policy(&self, settings: &Value, today: Date) -> Result<Policy, Vec<String>> {
-        let messages = |errors: Vec<InputError>| {
+        let messages = |errors: Vec<Diagnostic>| {
             errors
                 .into_iter()
                 .map(|e| e.message)

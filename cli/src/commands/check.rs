@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portcullis_engine::{
-    Config, Date, EnabledRule, FactsFile, FactsIndex, InputError, Policy, Report, Selection,
+    Config, Date, Diagnostic, EnabledRule, FactsFile, FactsIndex, Policy, Report, Selection,
     Severity,
 };
 use rayon::prelude::*;
@@ -116,7 +116,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         }
         Format::Text => {
             let renderer = Renderer::new(printer.color());
-            let render = |e: &InputError| match rule_errors
+            let render = |e: &Diagnostic| match rule_errors
                 .iter()
                 .find(|r| r.origin == e.file && r.line == e.line)
             {
@@ -131,9 +131,9 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 
 /// Reads a facts file for `--image-facts`; a file that cannot be used stops the run, as a
 /// broken configuration does.
-pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, InputError> {
+pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, Diagnostic> {
     let name = path.display().to_string();
-    let error = |message: String| InputError::new(&name, None, None, message);
+    let error = |message: String| Diagnostic::new(&name, None, None, message);
     let text = std::fs::read_to_string(path)
         .map_err(|e| error(format!("cannot read image facts: {e}")))?;
     let file = FactsFile::parse(&text).map_err(error)?;
@@ -223,14 +223,14 @@ fn check_with_pulled_facts(
     policy: &mut Policy,
     inputs: &[Input],
     args: &CheckArgs,
-) -> Result<Report, InputError> {
+) -> Result<Report, Diagnostic> {
     let mut known = FactsFile::default();
     if let Some(path) = &args.image_facts {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new(&name, None, None, format!("cannot read image facts: {e}"))
+            Diagnostic::new(&name, None, None, format!("cannot read image facts: {e}"))
         })?;
-        known = FactsFile::parse(&text).map_err(|e| InputError::new(&name, None, None, e))?;
+        known = FactsFile::parse(&text).map_err(|e| Diagnostic::new(&name, None, None, e))?;
     }
     let mut texts = Vec::new();
     let mut read_errors = Vec::new();
@@ -257,7 +257,7 @@ fn check_with_pulled_facts(
 /// frames).
 pub struct LoadedConfig {
     pub config: Config,
-    pub errors: Vec<InputError>,
+    pub errors: Vec<Diagnostic>,
     pub text: Option<(String, Arc<str>)>,
     /// The file it came from, when there is one.
     pub path: Option<PathBuf>,
@@ -290,7 +290,7 @@ pub fn load_config(path: Option<&Path>) -> LoadedConfig {
         }
         Err(e) => LoadedConfig {
             config: Config::default(),
-            errors: vec![InputError::new(
+            errors: vec![Diagnostic::new(
                 &name,
                 None,
                 None,
@@ -316,7 +316,7 @@ fn usage_error(printer: &Printer, format: Format, message: String) -> std::io::R
     fatal(
         printer,
         format,
-        vec![InputError::new("<command line>", None, None, message)],
+        vec![Diagnostic::new("<command line>", None, None, message)],
         &Sources::default(),
     )
 }
@@ -326,7 +326,7 @@ fn usage_error(printer: &Printer, format: Format, message: String) -> std::io::R
 fn fatal(
     printer: &Printer,
     format: Format,
-    errors: Vec<InputError>,
+    errors: Vec<Diagnostic>,
     sources: &Sources,
 ) -> std::io::Result<Outcome> {
     let report = Report {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use portcullis_engine::facts::FactsIndex;
-use portcullis_engine::{FactsFile, InputError};
+use portcullis_engine::{Diagnostic, FactsFile};
 use portcullis_facts::registry::{Credentials, RegistryOptions};
 use portcullis_facts::{Collected, PlatformChoice, scan};
 
@@ -210,9 +210,9 @@ pub fn pull_for_manifests(
     texts: &[(String, String)],
     known: &FactsFile,
     args: &RegistryArgs,
-) -> Result<(FactsFile, Vec<InputError>), InputError> {
+) -> Result<(FactsFile, Vec<Diagnostic>), Diagnostic> {
     let options = registry_options(args)
-        .map_err(|message| InputError::new("<command line>", None, None, message))?;
+        .map_err(|message| Diagnostic::new("<command line>", None, None, message))?;
     let index = FactsIndex::new(known.clone());
     let mut references = BTreeSet::new();
     for (name, text) in texts {
@@ -232,7 +232,7 @@ pub fn pull_for_manifests(
     for item in portcullis_facts::registry::collect(&references, &options) {
         match item.result {
             Ok((digest, facts)) => file.insert(digest, facts),
-            Err(message) => errors.push(InputError::new(
+            Err(message) => errors.push(Diagnostic::new(
                 &item.label,
                 None,
                 None,

@@ -9,7 +9,7 @@ pub mod test;
 pub mod wasm;
 pub mod watch;
 
-use portcullis_engine::{InputError, RuleLoadError, RuleSet};
+use portcullis_engine::{Diagnostic, RuleLoadError, RuleSet};
 
 use crate::args::RuleSourceArgs;
 
@@ -78,10 +78,10 @@ pub fn load_rules_or_report(source: &RuleSourceArgs) -> Option<(RuleSet, Vec<Rul
 }
 
 /// A rule load error as a report entry, for machine-readable output.
-pub fn rule_error_entry(error: &RuleLoadError) -> InputError {
+pub fn rule_error_entry(error: &RuleLoadError) -> Diagnostic {
     let mut message = error.message.clone();
     if let Some(help) = &error.help {
         message.push_str(&format!(" (help: {help})"));
     }
-    InputError::new(&error.origin, None, error.line, message)
+    Diagnostic::new(&error.origin, None, error.line, message)
 }

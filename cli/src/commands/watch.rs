@@ -281,7 +281,7 @@ fn load_file(path: &Path, name: String) -> FileState {
 struct FileState {
     loaded: LoadedWorkloads,
     /// Annotation problems, once per workload.
-    workload_errors: Vec<portcullis_engine::InputError>,
+    workload_errors: Vec<portcullis_engine::Diagnostic>,
     by_rule: HashMap<String, Report>,
 }
 
@@ -298,19 +298,19 @@ struct CheckSession {
     /// The configuration as last read, and the problems reading it found: a rule edit
     /// re-resolves settings against it without reading the file again.
     config: portcullis_engine::Config,
-    config_read_errors: Vec<portcullis_engine::InputError>,
+    config_read_errors: Vec<portcullis_engine::Diagnostic>,
     /// `--image-facts`, read once: the facts file is an input, not something being edited.
-    image_facts: Option<Result<Arc<portcullis_engine::FactsIndex>, portcullis_engine::InputError>>,
+    image_facts: Option<Result<Arc<portcullis_engine::FactsIndex>, portcullis_engine::Diagnostic>>,
     /// `Err` holds the configuration's problems; the previous policy keeps running.
     policy: Option<Policy>,
-    config_errors: Vec<portcullis_engine::InputError>,
+    config_errors: Vec<portcullis_engine::Diagnostic>,
     /// Manifests by absolute path, with the name used in reports.
     files: BTreeMap<PathBuf, (String, FileState)>,
     /// Manifest roots: (absolute, as given).
     manifest_roots: Vec<(PathBuf, PathBuf)>,
     rule_roots: Vec<PathBuf>,
     previous: BTreeMap<FindingKey, FindingState>,
-    input_errors: Vec<portcullis_engine::InputError>,
+    input_errors: Vec<portcullis_engine::Diagnostic>,
     /// What the last update redid, for the user to see that only that was redone.
     redone: Vec<String>,
 }
@@ -730,7 +730,7 @@ impl CheckSession {
                 ));
             }
         }
-        let render = |e: &portcullis_engine::InputError| self.renderer.input_error(e, &sources);
+        let render = |e: &portcullis_engine::Diagnostic| self.renderer.input_error(e, &sources);
         if !show_diff || report.findings.len() <= RERUN_LIST_LIMIT {
             out.push_str(&output::text_report(
                 &self.printer,

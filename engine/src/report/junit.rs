@@ -15,8 +15,11 @@ use quick_xml::Writer;
 use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
-use super::{Finding, InputError, Report, ResourceRef, Severity};
+use super::Report;
 use crate::check::EnabledRule;
+use crate::diagnostic::Diagnostic;
+use crate::finding::{Finding, ResourceRef};
+use crate::severity::Severity;
 
 enum Outcome<'a> {
     Pass,
@@ -28,7 +31,7 @@ enum Outcome<'a> {
         exempted: Vec<&'a Finding>,
     },
     Error {
-        error: &'a InputError,
+        error: &'a Diagnostic,
         kind: &'static str,
     },
 }
@@ -113,8 +116,8 @@ pub(super) fn write(
         .keys()
         .map(|&(file, document, line, ..)| (file, document, line))
         .collect();
-    let mut rule_errors: HashMap<(&str, usize, usize, &str), &InputError> = HashMap::new();
-    let mut input_errors: Vec<&InputError> = Vec::new();
+    let mut rule_errors: HashMap<(&str, usize, usize, &str), &Diagnostic> = HashMap::new();
+    let mut input_errors: Vec<&Diagnostic> = Vec::new();
     for error in &report.errors {
         match (&error.rule, error.document, error.line) {
             (Some(rule), Some(document), Some(line))

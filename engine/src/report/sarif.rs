@@ -12,9 +12,12 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{ExemptionSource, Finding, InputError, Report, ResourceRef, Severity, Summary};
+use super::{Report, Summary};
 use crate::check::EnabledRule;
+use crate::diagnostic::Diagnostic;
+use crate::finding::{ExemptionSource, Finding, ResourceRef};
 use crate::rules::{Rule, render_markdown};
+use crate::severity::Severity;
 
 /// The `$schema` of the documents written: OASIS' published SARIF 2.1.0 schema.
 pub const SCHEMA_URI: &str =
@@ -235,10 +238,14 @@ pub(super) fn write(
     let results = findings
         .into_iter()
         .map(|finding| {
-            // Equal keys (same rule, place and path) get distinct fingerprints by order.
-            let key = fingerprint_key(finding);
+            // Equal identities (same rule, place and path) get distinct fingerprints by
+            // order.
+            let key = finding.id().hash64();
             let occurrence = seen.entry(key).or_default();
-            let fingerprint = format!("{:016x}", fnv1a(*occurrence, &[&key.to_le_bytes()]));
+            let fingerprint = format!(
+                "{:016x}",
+                crate::finding::fnv1a(*occurrence, &[&key.to_le_bytes()])
+            );
             *occurrence += 1;
             result(finding, index.get(&*finding.rule).copied(), fingerprint)
         })
@@ -393,7 +400,7 @@ fn result<'a>(
     }
 }
 
-fn notification<'a>(error: &'a InputError, index: &HashMap<&str, usize>) -> Notification<'a> {
+fn notification<'a>(error: &'a Diagnostic, index: &HashMap<&str, usize>) -> Notification<'a> {
     Notification {
         level: "error",
         message: Text::new(error.to_string()),
@@ -470,51 +477,6 @@ pub fn artifact_uri(file: &str) -> Option<String> {
 
 /// Hash of what identifies a finding across runs: rule, file, resource, container, path.
 /// Not the line (edits above move it) nor the message.
-fn fingerprint_key(finding: &Finding) -> u64 {
-    let r = &finding.resource;
-    fnv1a(
-        0,
-        &[
-            finding.rule.as_bytes(),
-            r.file.as_bytes(),
-            r.kind.as_bytes(),
-            r.namespace.as_bytes(),
-            r.name.as_bytes(),
-            finding.container.as_deref().unwrap_or("").as_bytes(),
-            finding.path.as_bytes(),
-        ],
-    )
-}
-
-/// 64-bit FNV-1a over `seed` and the parts, each ended by a 0 byte. Written out rather than
-/// `std::hash`, whose output may change between Rust releases; fingerprints must not.
-fn fnv1a(seed: u64, parts: &[&[u8]]) -> u64 {
-    let mut hash = Fnv1a::default();
-    hash.write(&seed.to_le_bytes());
-    for part in parts {
-        hash.write(part);
-        hash.write(&[0]);
-    }
-    hash.0
-}
-
-struct Fnv1a(u64);
-
-impl Default for Fnv1a {
-    fn default() -> Fnv1a {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv1a {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,21 +513,5 @@ mod tests {
         assert_eq!(level(Severity::Medium), "warning");
         assert_eq!(level(Severity::Low), "note");
         assert_eq!(level(Severity::Info), "note");
-    }
-
-    #[test]
-    fn fnv1a_matches_the_reference_vectors() {
-        for (input, expected) in [
-            (&b""[..], 0xcbf2_9ce4_8422_2325),
-            (b"a", 0xaf63_dc4c_8601_ec8c),
-            (b"foobar", 0x8594_4171_f739_67e8),
-        ] {
-            let mut hash = Fnv1a::default();
-            hash.write(input);
-            assert_eq!(hash.0, expected);
-        }
-        // Parts are delimited, and the seed counts.
-        assert_ne!(fnv1a(0, &[b"a", b"b"]), fnv1a(0, &[b"ab"]));
-        assert_ne!(fnv1a(0, &[b"a"]), fnv1a(1, &[b"a"]));
     }
 }
