@@ -385,7 +385,7 @@ fn registry_layout_and_archive_give_the_same_facts() {
     let config = facts.config.as_ref().unwrap();
     assert_eq!(config.user, "");
     assert_eq!(config.env, vec!["DB_PASSWORD"]);
-    assert_eq!(config.env_secrets[0].reason, "name contains PASSWORD");
+    assert_eq!(config.env_secrets[0].reason, "a password");
     let fs = facts.filesystem.as_ref().unwrap();
     assert_eq!(fs.shells, vec!["busybox", "sh"]);
     assert_eq!(fs.package_managers, vec!["apk", "dpkg"]);

@@ -8,15 +8,15 @@
 //! precision, recall and F1 (a secret row must get `Secret`; placeholders count as negatives)
 //! and every disagreement; with `--rows` one tab-separated line per row, `id verdict kind`,
 //! for `tests/benches/secrets/bench.py`. `--baseline` judges with what the
-//! `hardcoded-secret` rule does today instead (`sandbox::credential_format`, then
-//! `sandbox::credential_keyword` with the rule's own value filter), for comparison.
+//! `hardcoded-secret` rule did before the `credentials` module (its key-format patterns, then
+//! its name keywords with the rule's own value filter), for comparison.
 
 use std::process::ExitCode;
 
 use portcullis_engine::credentials::{Verdict, classify};
-use portcullis_engine::sandbox::{credential_format, credential_keyword};
+use previous_rule::{credential_format, credential_keyword};
 
-/// What `rules/hardcoded-secret.rhai` reports today, as a verdict.
+/// What `rules/hardcoded-secret.rhai` reported before the `credentials` module, as a verdict.
 fn baseline(name: &str, value: &str) -> Verdict {
     static QUIET: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r"^(?i:true|false|yes|no)$|^[^A-Za-z0-9]*(\$\([^()]*\)[^A-Za-z0-9]*)+$")
@@ -155,4 +155,117 @@ fn print_table(set: &str, counts: &[[usize; 3]; 3]) {
     println!(
         "  precision {precision:.3}  recall {recall:.3}  F1 {f1:.3}  (TP {tp}, FP {fp}, FN {fn_})"
     );
+}
+
+/// The `hardcoded-secret` rule's detector before the `credentials` module (commit ee63c24),
+/// kept here so that the baseline row of the benchmark can be reproduced.
+mod previous_rule {
+    /// Well-known credential formats: (label, pattern). One `RegexSet` tests them all at once.
+    const CREDENTIAL_FORMATS: [(&str, &str); 9] = [
+        (
+            "an AWS access key ID",
+            r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
+        ),
+        (
+            "a PEM private key",
+            r"-----BEGIN ([A-Z]+ )*PRIVATE KEY-----",
+        ),
+        (
+            // `-----BEGIN ` then `PRIVATE KEY` at any of its three base64 alignments: keys are
+            // often pasted base64-encoded, as Secrets store them.
+            "a base64-encoded PEM private key",
+            r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}?(UFJJVkFURSBLRV|BSSVZBVEUgS0VZ|QUklWQVRFIEtFW)",
+        ),
+        ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
+        ("a GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+        (
+            "a GitLab personal access token",
+            r"\bglpat-[A-Za-z0-9_-]{20,}",
+        ),
+        ("a Slack token", r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),
+        (
+            "a JSON Web Token",
+            r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
+        ),
+        (
+            "a URL with an embedded password",
+            r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@$][^/\s@]*@",
+        ),
+    ];
+
+    static CREDENTIALS: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
+        regex::RegexSet::new(CREDENTIAL_FORMATS.iter().map(|(_, pattern)| pattern))
+            .expect("credential patterns are valid")
+    });
+
+    /// Name fragments that say an environment variable holds a credential.
+    pub const CREDENTIAL_KEYWORDS: [&str; 13] = [
+        "PASSWORD",
+        "PASSWD",
+        "PASSPHRASE",
+        "SECRET",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+        "SIGNING_KEY",
+        "ENCRYPTION_KEY",
+        "AUTH_KEY",
+        "CREDENTIAL",
+    ];
+
+    /// Name suffixes of variables that point at a secret or configure it, rather than hold it.
+    pub const REFERENCE_SUFFIXES: [&str; 12] = [
+        "_FILE",
+        "_PATH",
+        "_DIR",
+        "_URL",
+        "_URI",
+        "_NAME",
+        "_ENDPOINT",
+        "_HOST",
+        "_PORT",
+        "_REF",
+        "_TTL",
+        "_TIMEOUT",
+    ];
+
+    /// Upper-cased, with `-` and `.` read as `_`: how credential names are compared.
+    fn normalize_env_name(name: &str) -> String {
+        name.chars()
+            .map(|c| match c {
+                '-' | '.' => '_',
+                c => c.to_ascii_uppercase(),
+            })
+            .collect()
+    }
+
+    /// The label of the first well-known credential format `text` contains, if any.
+    pub fn credential_format(text: &str) -> Option<&'static str> {
+        // Most values match nothing; `is_match` can stop early where `matches` cannot.
+        if !CREDENTIALS.is_match(text) {
+            return None;
+        }
+        CREDENTIALS
+            .matches(text)
+            .iter()
+            .next()
+            .map(|i| CREDENTIAL_FORMATS[i].0)
+    }
+
+    /// The credential keyword an environment variable's name contains, with the built-in lists
+    /// (see the rule API's `credential_name`).
+    pub fn credential_keyword(name: &str) -> Option<&'static str> {
+        let normalized = normalize_env_name(name);
+        if REFERENCE_SUFFIXES
+            .iter()
+            .any(|suffix| normalized.ends_with(suffix))
+        {
+            return None;
+        }
+        CREDENTIAL_KEYWORDS
+            .into_iter()
+            .find(|keyword| normalized.contains(keyword))
+    }
 }

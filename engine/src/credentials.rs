@@ -776,6 +776,25 @@ pub fn credential_word(name: &str) -> Option<&'static str> {
     name_hit(&segments(name)).map(|hit| hit.kind)
 }
 
+/// "an AWS access key ID", "a PEM private key": a key kind as a message says it.
+pub fn with_article(kind: &str) -> String {
+    let vowel = kind
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    // Initialisms read with a vowel sound ("an SSH key", "an AWS key"; "a URL").
+    let initialism_vowel = kind.starts_with("AWS")
+        || kind.starts_with("SSH")
+        || kind.starts_with("npm")
+        || kind.starts_with("RSA")
+        || kind.starts_with("SMTP");
+    if (vowel && !kind.starts_with("URL")) || initialism_vowel {
+        format!("an {kind}")
+    } else {
+        format!("a {kind}")
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 

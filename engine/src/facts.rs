@@ -246,16 +246,17 @@ pub struct EnvSecret {
     pub reason: String,
 }
 
-/// Why an image `ENV` entry looks like a credential, if it does: a well-known credential
-/// format in the value, or a credential keyword in the name with a non-empty value.
+/// What an image `ENV` entry holds, if it is a hard-coded credential (`"a password"`, `"a
+/// GitHub token"`): the same detector as
+/// the rule API's `credential_verdict` ([`crate::credentials::classify`]), so manifests and
+/// images are judged alike. Placeholders are not secrets baked into an image.
 pub fn env_secret(name: &str, value: &str) -> Option<String> {
-    if let Some(format) = crate::sandbox::credential_format(value) {
-        return Some(format.to_string());
+    match crate::credentials::classify(name, value) {
+        crate::credentials::Verdict::Secret { kind, .. } => {
+            Some(crate::credentials::with_article(kind))
+        }
+        _ => None,
     }
-    if value.trim().is_empty() {
-        return None;
-    }
-    crate::sandbox::credential_keyword(name).map(|keyword| format!("name contains {keyword}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -546,7 +547,7 @@ mod tests {
         assert!(OsRelease::parse("NAME=x").is_none());
         assert_eq!(
             env_secret("DB_PASSWORD", "hunter2").as_deref(),
-            Some("name contains PASSWORD")
+            Some("a password")
         );
         assert_eq!(env_secret("DB_PASSWORD", ""), None);
         assert_eq!(env_secret("PASSWORD_FILE", "/run/secrets/db"), None);
@@ -555,9 +556,11 @@ mod tests {
             None
         );
         assert_eq!(
-            env_secret("X", "AKIAIOSFODNN7EXAMPLE").as_deref(),
+            env_secret("X", "AKIA7AWFNLGNXLVBXEXL").as_deref(),
             Some("an AWS access key ID")
         );
+        // A documented example key is a placeholder, not a secret baked into the image.
+        assert_eq!(env_secret("X", "AKIAIOSFODNN7EXAMPLE"), None);
     }
 
     #[test]

@@ -103,3 +103,67 @@ fn detector_meets_precision_and_recall_goals_on_labelled_set() {
         "placeholders found {placeholder_share:.3} < {PLACEHOLDER_GOAL}"
     );
 }
+
+/// The `hardcoded-secret` and `placeholder-credential` rules (through the Rhai rule API) and
+/// the image-facts `ENV` scan give the same answer for every labelled variable: one
+/// detector, two front doors that cannot drift apart.
+#[test]
+fn the_rules_and_the_image_facts_scan_agree() {
+    use portcullis_engine::{RuleSet, Selection};
+    let rules = RuleSet::builtin();
+    let selection = Selection {
+        select: Some(vec![
+            "hardcoded-secret".into(),
+            "placeholder-credential".into(),
+        ]),
+        ignore: Vec::new(),
+    };
+    let policy = portcullis_engine::Policy::new(
+        &rules,
+        &portcullis_engine::Config::default(),
+        &selection,
+        portcullis_engine::Date::today(),
+    )
+    .unwrap();
+    let rows = rows();
+    // One container per row, a Pod per hundred rows.
+    let mut compared = 0;
+    for chunk in rows.chunks(100) {
+        let containers: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|row| {
+                serde_json::json!({"name": format!("row-{}", row.id), "image": "nginx:1.27",
+                    "env": [{"name": row.name, "value": row.value}]})
+            })
+            .collect();
+        let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "labelled"}, "spec": {"containers": containers}});
+        let report = policy.check_value("labelled.json", pod);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        for row in chunk {
+            let container = format!("row-{}", row.id);
+            let fired = |rule: &str| {
+                report
+                    .findings
+                    .iter()
+                    .any(|f| &*f.rule == rule && f.container.as_deref() == Some(&container))
+            };
+            let verdict = classify(&row.name, &row.value);
+            let in_image = portcullis_engine::facts::env_secret(&row.name, &row.value).is_some();
+            assert_eq!(
+                fired("hardcoded-secret"),
+                in_image,
+                "row {}: the rule and the image-facts scan disagree",
+                row.id
+            );
+            assert_eq!(
+                fired("placeholder-credential"),
+                matches!(verdict, Verdict::Placeholder { .. }),
+                "row {}",
+                row.id
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, rows.len());
+}

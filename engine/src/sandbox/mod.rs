@@ -202,77 +202,6 @@ fn string_array(items: &[String]) -> rhai::Array {
 
 const CACHE_CAPACITY: usize = 4096;
 
-/// Well-known credential formats: (label, pattern). One `RegexSet` tests them all at once.
-const CREDENTIAL_FORMATS: [(&str, &str); 9] = [
-    (
-        "an AWS access key ID",
-        r"\b(AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
-    ),
-    (
-        "a PEM private key",
-        r"-----BEGIN ([A-Z]+ )*PRIVATE KEY-----",
-    ),
-    (
-        // `-----BEGIN ` then `PRIVATE KEY` at any of its three base64 alignments: keys are
-        // often pasted base64-encoded, as Secrets store them.
-        "a base64-encoded PEM private key",
-        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,40}?(UFJJVkFURSBLRV|BSSVZBVEUgS0VZ|QUklWQVRFIEtFW)",
-    ),
-    ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{36,}"),
-    ("a GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-    (
-        "a GitLab personal access token",
-        r"\bglpat-[A-Za-z0-9_-]{20,}",
-    ),
-    ("a Slack token", r"\bxox[baprs]-[A-Za-z0-9-]{10,}"),
-    (
-        "a JSON Web Token",
-        r"\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
-    ),
-    (
-        "a URL with an embedded password",
-        r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@$][^/\s@]*@",
-    ),
-];
-
-static CREDENTIALS: std::sync::LazyLock<regex::RegexSet> = std::sync::LazyLock::new(|| {
-    regex::RegexSet::new(CREDENTIAL_FORMATS.iter().map(|(_, pattern)| pattern))
-        .expect("credential patterns are valid")
-});
-
-/// Name fragments that say an environment variable holds a credential.
-pub const CREDENTIAL_KEYWORDS: [&str; 13] = [
-    "PASSWORD",
-    "PASSWD",
-    "PASSPHRASE",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "APIKEY",
-    "ACCESS_KEY",
-    "PRIVATE_KEY",
-    "SIGNING_KEY",
-    "ENCRYPTION_KEY",
-    "AUTH_KEY",
-    "CREDENTIAL",
-];
-
-/// Name suffixes of variables that point at a secret or configure it, rather than hold it.
-pub const REFERENCE_SUFFIXES: [&str; 12] = [
-    "_FILE",
-    "_PATH",
-    "_DIR",
-    "_URL",
-    "_URI",
-    "_NAME",
-    "_ENDPOINT",
-    "_HOST",
-    "_PORT",
-    "_REF",
-    "_TTL",
-    "_TIMEOUT",
-];
-
 /// Upper-cased, with `-` and `.` read as `_`: how credential names are compared.
 fn normalize_env_name(name: &str) -> String {
     name.chars()
@@ -302,34 +231,6 @@ fn first_matching(
         }
     }
     Ok(Dynamic::UNIT)
-}
-
-/// The label of the first well-known credential format `text` contains, if any.
-pub fn credential_format(text: &str) -> Option<&'static str> {
-    // Most values match nothing; `is_match` can stop early where `matches` cannot.
-    if !CREDENTIALS.is_match(text) {
-        return None;
-    }
-    CREDENTIALS
-        .matches(text)
-        .iter()
-        .next()
-        .map(|i| CREDENTIAL_FORMATS[i].0)
-}
-
-/// The credential keyword an environment variable's name contains, with the built-in lists
-/// (see the rule API's `credential_name`).
-pub fn credential_keyword(name: &str) -> Option<&'static str> {
-    let normalized = normalize_env_name(name);
-    if REFERENCE_SUFFIXES
-        .iter()
-        .any(|suffix| normalized.ends_with(suffix))
-    {
-        return None;
-    }
-    CREDENTIAL_KEYWORDS
-        .into_iter()
-        .find(|keyword| normalized.contains(keyword))
 }
 
 thread_local! {
@@ -1107,24 +1008,47 @@ pub mod rule_api {
             .is_match(text.as_str()))
     }
 
-    /// If `text` contains a well-known credential format, its label (e.g. `"an AWS access
-    /// key ID"`, `"a PEM private key"`, `"a GitHub token"`, `"a GitLab personal access
-    /// token"`, `"a Slack token"`, `"a JSON Web Token"`, `"a URL with an embedded
-    /// password"`); else `()`.
-    pub fn credential_format(text: ImmutableString) -> Dynamic {
-        opt_str(super::credential_format(&text))
+    /// Whether the variable `name` = `value` holds a hard-coded credential, with the same
+    /// detector as the image-facts scan: `()` when it does not; otherwise a map with
+    /// `placeholder` (`true` for a stand-in such as `changeme`, `<your-token>` or the
+    /// variable's own name: nothing to revoke, but the real value is missing), `kind` (what
+    /// it holds, e.g. `"password"`, `"AWS access key ID"`; may be `()` for a placeholder)
+    /// and `reason` (why, in words, never the value). Names are read by their words
+    /// (`DB_PASS`, `dbPassword`; `MAX_TOKENS` is not a token), values by their shape (paths,
+    /// URLs without a password, numbers, booleans and `$(VAR)` references are not
+    /// credentials; known key formats are, whatever the name).
+    pub fn credential_verdict(name: ImmutableString, value: ImmutableString) -> Dynamic {
+        use crate::credentials::{Verdict, classify, credential_word};
+        let (placeholder, kind, reason) = match classify(&name, &value) {
+            Verdict::NotSecret => return Dynamic::UNIT,
+            Verdict::Placeholder { reason } => (true, credential_word(&name), reason),
+            Verdict::Secret { kind, reason } => (false, Some(kind), reason),
+        };
+        let mut map = Map::new();
+        map.insert("placeholder".into(), placeholder.into());
+        map.insert("kind".into(), opt_str(kind));
+        map.insert("reason".into(), reason.into());
+        map.into()
     }
 
-    /// Whether an environment variable's `name` says it holds a credential, with the
-    /// built-in lists: the name is upper-cased with `-` and `.` read as `_`; when it ends
-    /// with `_FILE`, `_PATH`, `_DIR`, `_URL`, `_URI`, `_NAME`, `_ENDPOINT`, `_HOST`, `_PORT`,
-    /// `_REF`, `_TTL` or `_TIMEOUT` it only points at a secret and the answer is `()`;
-    /// otherwise the first of `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`,
-    /// `API_KEY`, `APIKEY`, `ACCESS_KEY`, `PRIVATE_KEY`, `SIGNING_KEY`, `ENCRYPTION_KEY`,
-    /// `AUTH_KEY`, `CREDENTIAL` it contains, or `()`.
+    /// If `text` contains a known key format (an AWS access key ID, a PEM private key, a
+    /// GitHub token, a JSON Web Token, a URL with a password, …, also base64-encoded), the
+    /// first one's kind with its article, e.g. `"an AWS access key ID"`; else `()`.
+    /// Vendors' documented example keys and filler such as `ghp_xxxx…` do not count.
+    pub fn credential_format(text: ImmutableString) -> Dynamic {
+        crate::credentials::scan_text(&text)
+            .first()
+            .map_or(Dynamic::UNIT, |found| {
+                crate::credentials::with_article(found.kind).into()
+            })
+    }
+
+    /// What an environment variable's `name` says it holds (`"password"`, `"token"`, …),
+    /// read by its words: `DB_PASS` and `dbPassword` are passwords, `MAX_TOKENS` and
+    /// `DB_PASSWORD_FILE` are not credentials; `()` when the name says nothing.
     #[rhai_fn(name = "credential_name")]
     pub fn credential_name_builtin(name: ImmutableString) -> Dynamic {
-        opt_str(super::credential_keyword(&name))
+        opt_str(crate::credentials::credential_word(&name))
     }
 
     /// `credential_name(name)` with your own lists: `keywords` that mark a credential and
