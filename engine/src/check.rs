@@ -16,7 +16,7 @@ use crate::facts::FactsIndex;
 use crate::finding::{AppliedExemption, ExemptionSource, Finding, ResourceRef};
 use crate::load::{self, Loaded};
 use crate::report::Report;
-use crate::rules::{ENTRY_FUNCTION, Rule, RuleSet};
+use crate::rules::{ENTRY_FUNCTION, EnabledRule, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::severity::Severity;
 use crate::workload::{Normalized, Workload, normalize};
@@ -46,13 +46,6 @@ struct ActiveRule {
     severity: Severity,
     /// Resolved settings as a Rhai map, built once.
     settings: Dynamic,
-}
-
-/// A rule a policy runs, with the severity its findings get under the configuration.
-#[derive(Debug, Clone)]
-pub struct EnabledRule {
-    pub rule: Arc<Rule>,
-    pub severity: Severity,
 }
 
 /// Rules resolved against configuration, ready to evaluate many workloads.

@@ -49,15 +49,13 @@ pub mod version;
 pub mod workload;
 mod yaml;
 
-pub use check::{
-    EnabledRule, LoadedWorkloads, Policy, Selection, annotation_error, load_workloads,
-};
+pub use check::{LoadedWorkloads, Policy, Selection, annotation_error, load_workloads};
 pub use config::{Config, Date};
 pub use diagnostic::{Diagnostic, RuleSite};
 pub use facts::{FactsFile, FactsIndex, ImageFacts};
 pub use finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 pub use image::{ImagePattern, ImageRef};
 pub use report::{Report, Summary};
-pub use rules::{Rule, RuleLoadError, RuleSet};
+pub use rules::{EnabledRule, Rule, RuleLoadError, RuleSet};
 pub use severity::Severity;
 pub use workload::Workload;

@@ -312,7 +312,7 @@ fn unwrap_object(
             Value::Null => out.push(Loaded::Skipped { document, line }),
             other => out.push(error(format!(
                 "document is {}, not a Kubernetes object",
-                describe(&other)
+                crate::diagnostic::describe(&other)
             ))),
         }
         return;
@@ -342,7 +342,7 @@ fn unwrap_object(
         {
             Shape::Request
         }
-        Some(other) => Shape::BadKind(describe(other)),
+        Some(other) => Shape::BadKind(crate::diagnostic::describe(other)),
         None => Shape::NoKind,
     };
     match shape {
@@ -356,7 +356,7 @@ fn unwrap_object(
             )),
             Some(other) => out.push(error(format!(
                 "AdmissionReview `request` is {}, expected an object",
-                describe(&other)
+                crate::diagnostic::describe(&other)
             ))),
         },
         Shape::List => match map.remove("items") {
@@ -377,7 +377,7 @@ fn unwrap_object(
             Some(other) => out.push(error(format!(
                 "`{}` has `items` of type {}, expected a list",
                 map.get("kind").and_then(Value::as_str).unwrap_or("List"),
-                describe(&other)
+                crate::diagnostic::describe(&other)
             ))),
         },
         Shape::Request => unwrap_admission_request(file, document, line, map, depth, out),
@@ -416,7 +416,7 @@ fn unwrap_admission_request(
         Some(other) => {
             out.push(error(format!(
                 "admission request `operation` is {}, expected a string",
-                describe(other)
+                crate::diagnostic::describe(other)
             )));
             return;
         }
@@ -440,7 +440,7 @@ fn unwrap_admission_request(
         Some(other) => {
             out.push(error(format!(
                 "admission request `object` is {}, expected an object",
-                describe(&other)
+                crate::diagnostic::describe(&other)
             )));
             return;
         }
@@ -506,17 +506,6 @@ fn unwrap_admission_request(
         depth + 1,
         out,
     )
-}
-
-pub(crate) fn describe(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
 }
 
 #[cfg(test)]

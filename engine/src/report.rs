@@ -126,7 +126,7 @@ impl Report {
     /// ([`crate::Policy::enabled_rules`]). See [`sarif`].
     pub fn write_sarif(
         &self,
-        rules: &[crate::EnabledRule],
+        rules: &[crate::rules::EnabledRule],
         out: impl std::io::Write,
     ) -> std::io::Result<()> {
         sarif::write(self, rules, out)
@@ -136,7 +136,7 @@ impl Report {
     /// pairs are listed only for resources in [`Report::checked_resources`]. See [`junit`].
     pub fn write_junit(
         &self,
-        rules: &[crate::EnabledRule],
+        rules: &[crate::rules::EnabledRule],
         out: impl std::io::Write,
     ) -> std::io::Result<()> {
         junit::write(self, rules, out)

@@ -109,7 +109,7 @@ impl SettingType {
                         crate::ImagePattern::new(item)?;
                     }
                     SettingType::Globs => {
-                        crate::config::Glob::new(item)?;
+                        crate::glob::Glob::new(item)?;
                     }
                     _ => {}
                 }
@@ -121,7 +121,7 @@ impl SettingType {
             Err(format!(
                 "expected {}, found {}",
                 self.as_str(),
-                crate::load::describe(value)
+                crate::diagnostic::describe(value)
             ))
         }
     }
@@ -409,6 +409,13 @@ fn doc_comments(source: &str) -> String {
         }
     }
     docs.trim().to_string()
+}
+
+/// A rule a policy runs, with the severity its findings get under the configuration.
+#[derive(Debug, Clone)]
+pub struct EnabledRule {
+    pub rule: Arc<Rule>,
+    pub severity: Severity,
 }
 
 /// A set of compiled rules and the engine they run on.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::image::{ImageRef, ImageRefError};
-use crate::load::{LoadedObject, describe};
+use crate::load::LoadedObject;
 
 /// The kinds that carry a pod, with the path of their pod spec.
 pub const POD_KINDS: [(&str, &str); 9] = [
@@ -266,7 +266,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         Ok(Some(other)) => {
             return Normalized::Invalid(format!(
                 "`{spec_path}` of {kind} `{name}` is {}, expected a mapping",
-                describe(other)
+                crate::diagnostic::describe(other)
             ));
         }
         Err(message) => return Normalized::Invalid(message),
@@ -282,7 +282,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
                     let Value::Object(c) = c else {
                         return Normalized::Invalid(format!(
                             "`{path}` is {}, expected a container mapping",
-                            describe(c)
+                            crate::diagnostic::describe(c)
                         ));
                     };
                     containers.push(Arc::new(normalize_container(c, role, path, pod_security)));
@@ -292,7 +292,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
                 return Normalized::Invalid(format!(
                     "`{spec_path}.{}` is {}, expected a list",
                     role.field(),
-                    describe(other)
+                    crate::diagnostic::describe(other)
                 ));
             }
         }
@@ -356,7 +356,7 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String>
                 return Err(format!(
                     "`{}` is {}, expected a mapping",
                     walked.join("."),
-                    describe(other)
+                    crate::diagnostic::describe(other)
                 ));
             }
         }
@@ -405,7 +405,10 @@ fn normalize_container(
             let raw = other.to_string();
             let error = image_error(
                 &raw,
-                &format!("the image is {}, not a string", describe(other)),
+                &format!(
+                    "the image is {}, not a string",
+                    crate::diagnostic::describe(other)
+                ),
             );
             (raw, Err(error))
         }

@@ -2,7 +2,7 @@
 //! and each instruction's arguments in the form BuildKit gives them (JSON arrays, white-space
 //! separated lists, `key=value` pairs, a single string).
 //!
-//! This is the layer BuildKit's parser test files describe; [`super::commands`] gives the
+//! This is the layer BuildKit's parser test files describe; the `commands` module gives the
 //! arguments their meaning.
 
 use super::shell::{self, Lexer};

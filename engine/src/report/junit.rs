@@ -16,9 +16,9 @@ use quick_xml::escape::partial_escape;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use super::Report;
-use crate::check::EnabledRule;
 use crate::diagnostic::Diagnostic;
 use crate::finding::{Finding, ResourceRef};
+use crate::rules::EnabledRule;
 use crate::severity::Severity;
 
 enum Outcome<'a> {

@@ -13,9 +13,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{Report, Summary};
-use crate::check::EnabledRule;
 use crate::diagnostic::Diagnostic;
 use crate::finding::{ExemptionSource, Finding, ResourceRef};
+use crate::rules::EnabledRule;
 use crate::rules::{Rule, render_markdown};
 use crate::severity::Severity;
 

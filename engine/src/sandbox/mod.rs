@@ -7,7 +7,7 @@
 //!
 //! The workload reaches rules as typed views with getters (no deep copies per property
 //! read); the functions in [`rule_api`] are documented with `///` comments, from which
-//! [`crate::api_docs`] generates the rule API reference.
+//! the `api_docs` module generates the rule API reference.
 
 mod budget;
 
