@@ -8,9 +8,12 @@ use super::{Command, Instruction};
 
 /// `FROM [--platform=…] image [AS name]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct From {
     /// As written, before substitution.
     pub image: String,
+    /// `--platform`: the platform to use the base image for (`linux/arm64`), before
+    /// substitution.
     pub platform: Option<String>,
     /// The `AS` name, lower case.
     pub alias: Option<String>,
@@ -19,6 +22,7 @@ pub struct From {
 /// One name of an `ARG` (`ARG a b=1`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ArgDecl {
+    /// The variable's name.
     pub name: String,
     /// As written, quotes included.
     pub default: Option<String>,
@@ -27,6 +31,7 @@ pub struct ArgDecl {
 /// One pair of `ENV` or `LABEL`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct KeyValue {
+    /// The variable or label name, as written (quotes included).
     pub key: String,
     /// As written, quotes included.
     pub value: String,
@@ -50,64 +55,103 @@ impl Default for CommandLine {
     }
 }
 
+/// `RUN [flags] command`: a command run while building.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Run {
+    /// What to run.
     pub command: CommandLine,
     /// `--mount=…` values, as written.
     pub mounts: Vec<String>,
+    /// `--network`: `default`, `none` or `host`.
     pub network: Option<String>,
+    /// `--security`: `sandbox` or `insecure`.
     pub security: Option<String>,
+    /// `--device=…` values, as written: devices made available to the command.
     pub devices: Vec<String>,
 }
 
+/// `COPY [flags] source… dest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Copy {
     /// Paths (heredoc sources are in `heredoc_sources`).
     pub sources: Vec<String>,
     /// Names of heredocs used as sources (their bodies are in [`Instruction::heredocs`]).
     pub heredoc_sources: Vec<String>,
+    /// The destination path.
     pub dest: String,
     /// `--from`: a stage name, a stage index or an image.
     pub from: Option<String>,
     /// The stage `--from` refers to, when it is one.
     pub from_stage: Option<usize>,
+    /// `--chown=user[:group]`: the owner of the copied files.
     pub chown: Option<String>,
+    /// `--chmod`: the permissions of the copied files.
     pub chmod: Option<String>,
+    /// `--link`: the files go into a layer of their own, independent of the layers before.
     pub link: bool,
+    /// `--parents`: each source keeps its parent directories under the destination.
     pub parents: bool,
+    /// `--exclude=…` patterns: source paths to leave out.
     pub exclude: Vec<String>,
 }
 
+/// `ADD [flags] source… dest`: like `COPY`, but a source may also be a URL or a Git
+/// repository, and local archives are extracted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Add {
+    /// Paths and URLs (heredoc sources are in `heredoc_sources`).
     pub sources: Vec<String>,
+    /// Names of heredocs used as sources (their bodies are in [`Instruction::heredocs`]).
     pub heredoc_sources: Vec<String>,
+    /// The destination path.
     pub dest: String,
+    /// `--chown=user[:group]`: the owner of the added files.
     pub chown: Option<String>,
+    /// `--chmod`: the permissions of the added files.
     pub chmod: Option<String>,
     /// `--checksum`: what a remote source must hash to.
     pub checksum: Option<String>,
+    /// `--keep-git-dir`: keep the `.git` directory of a Git source; `None` when not given.
     pub keep_git_dir: Option<bool>,
+    /// `--unpack`: whether to extract an archive source (without it, local archives are
+    /// extracted and remote ones are not); `None` when not given.
     pub unpack: Option<bool>,
+    /// `--link`: the files go into a layer of their own, independent of the layers before.
     pub link: bool,
+    /// `--exclude=…` patterns: source paths to leave out.
     pub exclude: Vec<String>,
 }
 
+/// `HEALTHCHECK`: how the container tells whether it is healthy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`: turns off a health check inherited from the base image.
     None,
+    /// `HEALTHCHECK [flags] CMD command`.
     Cmd(HealthcheckCmd),
 }
 
+/// `HEALTHCHECK [flags] CMD command`. Flag values are as written (durations like `30s`),
+/// not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct HealthcheckCmd {
+    /// The check: exit status 0 means healthy.
     pub command: CommandLine,
+    /// `--interval`: time between checks (default: 30s).
     pub interval: Option<String>,
+    /// `--timeout`: how long one check may run before it counts as failed (default: 30s).
     pub timeout: Option<String>,
+    /// `--start-period`: time after the start during which failures do not count
+    /// (default: 0s).
     pub start_period: Option<String>,
+    /// `--start-interval`: time between checks during the start period (default: 5s).
     pub start_interval: Option<String>,
+    /// `--retries`: consecutive failures before the container is unhealthy (default: 3).
     pub retries: Option<String>,
 }
 

@@ -54,6 +54,7 @@ pub const MAX_EXPANSION_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the caller knows about the build.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParseOptions {
     /// `--build-arg NAME=VALUE`: values for declared `ARG`s.
     pub build_args: BTreeMap<String, String>,
@@ -66,6 +67,7 @@ pub struct ParseOptions {
 
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Dockerfile {
     /// `# syntax=`, `# escape=`, `# check=` at the top of the file.
     pub directives: Vec<Directive>,
@@ -75,10 +77,11 @@ pub struct Dockerfile {
     pub preamble: Vec<Instruction>,
     /// `ARG`s of the global scope (before the first `FROM`), usable in `FROM` lines.
     pub global_args: Vec<ArgDef>,
+    /// One per `FROM`, in file order (the last is built by default).
     pub stages: Vec<Stage>,
     /// Malformed instructions and other problems, in line order.
     pub errors: Vec<DockerfileError>,
-    /// Lines inside a continuation that are empty (BuildKit warns about them).
+    /// Empty lines inside a continuation (BuildKit warns about them), 1-based.
     pub empty_continuation_lines: Vec<usize>,
 }
 
@@ -133,17 +136,21 @@ impl Dockerfile {
 pub struct Directive {
     /// Lower case: `syntax`, `escape` or `check`.
     pub name: String,
+    /// What follows `=`, surrounding white space removed.
     pub value: String,
+    /// Line number (1-based).
     pub line: usize,
 }
 
 /// One instruction as written: BuildKit's view of its arguments plus its typed meaning.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Instruction {
     /// Upper case (`RUN`), whatever the spelling in the file.
     pub keyword: String,
-    /// First and last line (1-based), continuation and heredoc lines included.
+    /// First line (1-based): the one with the keyword.
     pub line: usize,
+    /// Last line (1-based), continuation and heredoc lines included.
     pub end_line: usize,
     /// Column (1-based, in characters) of the keyword on its first line.
     pub column: usize,
@@ -158,10 +165,14 @@ pub struct Instruction {
     pub args: Vec<String>,
     /// Exec (JSON array) form.
     pub json: bool,
+    /// Heredocs the instruction opens, in order, with their bodies (shell-form RUN, COPY
+    /// and ADD only). For `ONBUILD` they are here, not on the [`trigger`](Self::trigger).
     pub heredocs: Vec<Heredoc>,
     /// The instruction an `ONBUILD` registers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Box<Instruction>>,
+    /// The typed meaning; [`Command::Invalid`] or [`Command::Unknown`] when the
+    /// instruction is wrong (the error is in [`Dockerfile::errors`]).
     pub command: Command,
 }
 
@@ -182,6 +193,7 @@ impl Instruction {
 /// A heredoc (`<<EOF` … `EOF`) of RUN, COPY or ADD.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Heredoc {
+    /// The terminator word, quotes removed (`EOF` for `<<'EOF'`).
     pub name: String,
     /// The file descriptor in `3<<EOF` (0 when none).
     pub fd: u32,
@@ -191,8 +203,9 @@ pub struct Heredoc {
     pub expand: bool,
     /// The body as written, line endings included.
     pub content: String,
-    /// First and last line of the body (the terminator line included).
+    /// First line of the body (1-based).
     pub line: usize,
+    /// Line of the terminator (1-based); for an unterminated heredoc, the file's last line.
     pub end_line: usize,
 }
 
@@ -210,25 +223,47 @@ impl Heredoc {
 }
 
 /// What an instruction does, with its arguments checked.
+///
+/// Values are as written: variables are not substituted here (a [`Stage`] holds the
+/// substituted `ARG`, `ENV` and `USER` values).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Command {
+    /// `FROM`.
     From(From),
+    /// `ARG`: one or more names, each with an optional default.
     Arg(Vec<ArgDecl>),
+    /// `ENV`: one or more variables.
     Env(Vec<KeyValue>),
+    /// `LABEL`: one or more image labels.
     Label(Vec<KeyValue>),
+    /// `RUN`.
     Run(Run),
+    /// `CMD`: the container's default command (or the arguments of the `ENTRYPOINT`).
     Cmd(CommandLine),
+    /// `ENTRYPOINT`: what the container runs.
     Entrypoint(CommandLine),
+    /// `SHELL`: the program and arguments that run later shell-form commands (JSON form
+    /// only, e.g. `["/bin/bash", "-c"]`).
     Shell(Vec<String>),
+    /// `COPY`.
     Copy(Copy),
+    /// `ADD`.
     Add(Add),
+    /// `USER`: `user[:group]` (substituted in [`Stage::user`]).
     User(String),
+    /// `WORKDIR`: the working directory for the instructions after it and the container.
     Workdir(String),
+    /// `EXPOSE`: `port[/protocol]` words.
     Expose(Vec<String>),
+    /// `VOLUME`: mount-point paths, surrounding white space removed.
     Volume(Vec<String>),
+    /// `STOPSIGNAL`: the signal, by name (`SIGTERM`) or number.
     StopSignal(String),
+    /// `MAINTAINER` (deprecated): the rest of the line.
     Maintainer(String),
+    /// `HEALTHCHECK`.
     Healthcheck(Healthcheck),
     /// See [`Instruction::trigger`].
     Onbuild,
@@ -241,12 +276,15 @@ pub enum Command {
 
 /// A build stage: a `FROM` and the instructions up to the next one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Stage {
     /// Position among the stages (what `COPY --from=0` refers to).
     pub index: usize,
     /// The `AS` name, lower case.
     pub name: Option<String>,
+    /// The `FROM` instruction itself.
     pub from: Instruction,
+    /// What `FROM` names, resolved.
     pub base: Base,
     /// `--platform`, substituted.
     pub platform: Option<Word>,
@@ -268,6 +306,7 @@ pub struct Stage {
 
 /// What a stage is built on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Base {
     /// As written in `FROM`.
     pub raw: String,
@@ -275,6 +314,7 @@ pub struct Base {
     pub value: String,
     /// Variables the substitution found no value for (they became "").
     pub unset: Vec<String>,
+    /// An image, an earlier stage, `scratch` or nothing.
     pub kind: BaseKind,
     /// The stage built on, for [`BaseKind::Stage`].
     pub stage: Option<usize>,
@@ -287,6 +327,7 @@ impl Base {
     }
 }
 
+/// The kind of [`Base`], decided on the substituted value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaseKind {
@@ -304,7 +345,9 @@ pub enum BaseKind {
 /// A substituted word.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Word {
+    /// As written.
     pub raw: String,
+    /// Quotes and escapes processed, variables substituted.
     pub value: String,
     /// Variables referred to that have no value.
     pub unset: Vec<String>,
@@ -312,7 +355,9 @@ pub struct Word {
 
 /// An `ARG` definition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ArgDef {
+    /// The variable's name.
     pub name: String,
     /// The default as written (quotes included), if any.
     pub default: Option<String>,
@@ -321,29 +366,38 @@ pub struct ArgDef {
     pub value: Option<String>,
     /// The value came from `ParseOptions::build_args`.
     pub from_build_arg: bool,
+    /// Line of the `ARG` instruction (1-based).
     pub line: usize,
+    /// Column of the `ARG` keyword (1-based, in characters).
     pub column: usize,
 }
 
 /// An `ENV` definition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EnvDef {
+    /// The variable's name, as written.
     pub name: String,
     /// As written (quotes included).
     pub raw: String,
     /// Quotes removed, variables defined in the file substituted; variables the file does
     /// not define (perhaps set by the base image) are left as written and listed in `unset`.
     pub value: String,
+    /// Variables referred to that the file does not define.
     pub unset: Vec<String>,
     /// The stage that defines it.
     pub stage: usize,
+    /// Line of the `ENV` instruction (1-based).
     pub line: usize,
+    /// Column of the `ENV` keyword (1-based, in characters).
     pub column: usize,
 }
 
 /// A `USER` instruction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UserDef {
+    /// As written.
     pub raw: String,
     /// Substituted like [`EnvDef::value`].
     pub value: String,
@@ -351,10 +405,13 @@ pub struct UserDef {
     pub user: String,
     /// The part after `:`, if any.
     pub group: Option<String>,
+    /// Variables referred to that the file does not define.
     pub unset: Vec<String>,
     /// The stage the instruction is in (an earlier one when inherited).
     pub stage: usize,
+    /// Line of the `USER` instruction (1-based), in [`stage`](Self::stage).
     pub line: usize,
+    /// Column of the `USER` keyword (1-based, in characters).
     pub column: usize,
 }
 
@@ -367,11 +424,19 @@ impl UserDef {
 
 /// A problem in a Dockerfile, with where it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DockerfileError {
+    /// Which step finds it.
     pub kind: ErrorKind,
+    /// First line (1-based) of the instruction or line at fault.
     pub line: usize,
+    /// Last line (1-based): the same as `line` unless an instruction spans several.
     pub end_line: usize,
+    /// Column of the instruction's keyword (1-based, in characters); `None` when the
+    /// problem is a line or the file rather than an instruction (a directive, an
+    /// over-long line, the file's size, no instructions).
     pub column: Option<usize>,
+    /// What is wrong, without the position.
     pub message: String,
 }
 

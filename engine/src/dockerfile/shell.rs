@@ -9,11 +9,11 @@
 use std::collections::BTreeSet;
 
 /// Deepest `${…${…}…}` nesting processed.
-pub const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 /// Longest result of processing one word, in bytes.
-pub const MAX_WORD_LEN: usize = 64 * 1024;
+pub(crate) const MAX_WORD_LEN: usize = 64 * 1024;
 /// Work allowed for pattern operators in one word (pattern positions × characters tried).
-pub const MAX_PATTERN_STEPS: usize = 4_000_000;
+pub(crate) const MAX_PATTERN_STEPS: usize = 4_000_000;
 
 /// Where variable values come from.
 pub(crate) trait Env {

@@ -9,7 +9,7 @@ use super::shell::{self, Lexer};
 use super::{Command, Directive, DockerfileError, ErrorKind, Heredoc, Instruction};
 
 /// BuildKit reads a Dockerfile with a line scanner whose lines are at most this long.
-pub const MAX_LINE_BYTES: usize = 65_535;
+pub(crate) const MAX_LINE_BYTES: usize = 65_535;
 /// ONBUILD ONBUILD … is an error after the first level; parse no deeper than this.
 const MAX_TRIGGER_DEPTH: usize = 4;
 
