@@ -108,7 +108,7 @@ pub struct RegistryArgs {
     pub insecure: Vec<String>,
 
     /// Refuse layers bigger than this, as stored (e.g. `512MiB`).
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::commands::facts::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     pub max_layer_size: u64,
 
     /// Seconds to wait for a registry to connect or to send more data.
@@ -363,4 +363,31 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// Parses `--max-layer-size`: bytes, or with a unit (`512MiB`, `2GB`, `1G`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like `512MiB`"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too big"))
 }

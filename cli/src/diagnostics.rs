@@ -12,7 +12,7 @@ use miette::{
 };
 use portcullis_engine::{Diagnostic, RuleLoadError, RuleSet};
 
-use crate::output::clean;
+use crate::printer::clean;
 
 /// Texts of the files errors may point into, by the name errors use for them.
 #[derive(Default)]

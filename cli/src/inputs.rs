@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use portcullis_engine::Diagnostic;
-use portcullis_engine::files::{self, MAX_MANIFEST_BYTES, Origin};
+use portcullis_engine::files;
+use portcullis_engine::{Diagnostic, Source};
 
 /// One input to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +31,14 @@ impl Input {
         }
     }
 
-    /// Reads the whole input as UTF-8 text, at most [`MAX_MANIFEST_BYTES`].
-    pub fn read(&self) -> Result<String, Diagnostic> {
-        let text = match self {
-            Input::Stdin => files::read_text_from(std::io::stdin().lock(), MAX_MANIFEST_BYTES),
-            Input::File(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Named),
-            Input::Found(path) => files::read_text(path, MAX_MANIFEST_BYTES, Origin::Found),
+    /// Reads the input, at most [`portcullis_engine::files::MAX_MANIFEST_BYTES`].
+    pub fn read(&self) -> Result<Source, Diagnostic> {
+        let source = match self {
+            Input::Stdin => Source::read_from("<stdin>", std::io::stdin().lock())?,
+            Input::File(path) => Source::read(path)?,
+            Input::Found(path) => Source::read_found(path)?,
         };
-        let text =
-            text.map_err(|e| Diagnostic::new(self.display_name(), None, e.line, e.message))?;
-        if *self == Input::Stdin && text.trim().is_empty() {
+        if *self == Input::Stdin && source.is_blank() {
             // `helm template … | portcullis check -` with a failing helm would otherwise pass.
             return Err(Diagnostic::new(
                 self.display_name(),
@@ -49,7 +47,7 @@ impl Input {
                 "stdin is empty: nothing to check (did the command before `|` fail?)",
             ));
         }
-        Ok(text)
+        Ok(source)
     }
 }
 

@@ -8,8 +8,10 @@ mod args;
 mod commands;
 mod diagnostics;
 mod inputs;
-mod output;
+mod printer;
+mod setup;
 mod wasm_host;
+mod watcher;
 
 use std::process::ExitCode;
 
@@ -52,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    output::init_logging(cli.verbose);
+    printer::init_logging(cli.verbose);
     quiet_repeated_panics();
     let result = match cli.command {
         Command::Check(args) => commands::check::run(args),
@@ -75,7 +77,7 @@ fn main() -> ExitCode {
         // itself swallows a closed pipe, so a run's verdict survives `| head`.)
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            printer::Printer::new(args::ColorChoice::Auto).error(&e.to_string());
             ExitCode::from(2)
         }
     }

@@ -1,4 +1,6 @@
-//! Everything the CLI prints goes through [`Printer`]: colour decisions, text layout, JSON.
+//! Everything the CLI prints goes through [`Printer`]: stdout and stderr, colour decisions,
+//! terminal safety, the text report's layout, JSON documents; and the logger, which writes
+//! to stderr the same way. Commands build text and hand it over; none writes on its own.
 
 use std::io::{IsTerminal, Write};
 
@@ -7,13 +9,15 @@ use portcullis_engine::{Diagnostic, Finding, Report, Severity};
 
 use crate::args::ColorChoice;
 
+/// Writes to stdout and stderr, in colour when asked or when on a terminal.
 pub struct Printer {
     color: bool,
     stderr_color: bool,
 }
 
 impl Printer {
-    pub fn stdout(choice: ColorChoice) -> Printer {
+    /// A printer for `choice`; `Auto` colours a stream that is a terminal, unless `NO_COLOR`.
+    pub fn new(choice: ColorChoice) -> Printer {
         let decide = |is_terminal: bool| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -27,6 +31,7 @@ impl Printer {
         }
     }
 
+    /// Whether text written to stdout may be coloured.
     pub fn color(&self) -> bool {
         self.color
     }
@@ -36,6 +41,7 @@ impl Printer {
         self.stderr_color
     }
 
+    /// `text` in `style`, for stdout.
     pub fn paint(&self, style: Style, text: &str) -> String {
         if self.color {
             format!("{style}{text}{style:#}")
@@ -44,6 +50,30 @@ impl Printer {
         }
     }
 
+    /// `text` in `style`, for stderr.
+    pub fn paint_err(&self, style: Style, text: &str) -> String {
+        if self.stderr_color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Writes `text` to stderr as it is (made terminal-safe). Errors writing to stderr are
+    /// ignored: there is nowhere left to report them.
+    pub fn err(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(terminal_safe(text).as_bytes());
+        let _ = err.flush();
+    }
+
+    /// `error: <message>` on stderr, the message cleaned of control characters.
+    pub fn error(&self, message: &str) {
+        let label = self.paint_err(error_style(), "error");
+        self.err(&format!("{label}: {}\n", clean(message)));
+    }
+
+    /// Writes `text` to stdout.
     pub fn text(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         reader_gone_is_fine(
@@ -52,6 +82,7 @@ impl Printer {
         )
     }
 
+    /// Writes a JSON text and a line break to stdout.
     pub fn json(&self, json: &str) -> std::io::Result<()> {
         self.text(&format!("{json}\n"))
     }
@@ -149,6 +180,34 @@ fn sgr_length(text: &str) -> Option<usize> {
     let rest = text.strip_prefix("\u{1b}[")?;
     let body = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
     (rest.as_bytes()[body] == b'm').then_some(2 + body + 1)
+}
+
+fn error_style() -> Style {
+    Style::new().fg_color(Some(AnsiColor::Red.into())).bold()
+}
+
+/// A bold section rule with a title, as watch mode prints before each run.
+pub fn banner(printer: &Printer, text: &str) -> String {
+    let line = format!("── {text} ");
+    let width = 72usize.saturating_sub(line.chars().count());
+    printer.paint(
+        Style::new().bold(),
+        &format!("\n{line}{}\n", "─".repeat(width)),
+    )
+}
+
+/// The time of day (UTC), `HH:MM:SS`, for watch mode's banners.
+pub fn clock() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60
+    )
 }
 
 fn severity_style(severity: Severity) -> Style {
@@ -321,7 +380,9 @@ impl log::Log for StderrLogger {
         if self.enabled(record.metadata()) {
             let level = record.level().as_str().to_ascii_lowercase();
             // Log lines name files and images from input: one safe line each.
-            eprintln!("{level}: {}", clean(&record.args().to_string()));
+            let line = format!("{level}: {}\n", clean(&record.args().to_string()));
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(line.as_bytes());
         }
     }
 

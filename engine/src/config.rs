@@ -20,23 +20,26 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
-use crate::image::ImagePattern;
+use crate::finding::FindingId;
+use crate::image::{ImagePattern, ImageRef};
 use crate::severity::Severity;
 
 /// A parsed configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// The file it came from, for error messages.
-    pub path: Option<String>,
-    pub rules: BTreeMap<String, RuleConfig>,
-    pub exemptions: Vec<Exemption>,
+    pub(crate) path: Option<String>,
+    /// Per-rule settings, by rule id.
+    pub(crate) rules: BTreeMap<String, RuleConfig>,
+    /// Exemptions, in order.
+    pub(crate) exemptions: Vec<Exemption>,
     /// The configuration text, to point errors at lines.
     text: String,
 }
 
 /// What the configuration says about one rule.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RuleConfig {
+pub(crate) struct RuleConfig {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
     pub settings: BTreeMap<String, Value>,
@@ -44,7 +47,7 @@ pub struct RuleConfig {
 
 /// A waiver of findings, with the reason it exists.
 #[derive(Debug, Clone)]
-pub struct Exemption {
+pub(crate) struct Exemption {
     /// A rule id, or `*` for every rule.
     pub rule: String,
     pub namespace: Option<Glob>,
@@ -58,6 +61,28 @@ pub struct Exemption {
 }
 
 pub use crate::glob::Glob;
+
+impl Exemption {
+    /// Whether this exemption covers the finding `id` (whose container runs `image`), its
+    /// expiry aside: rule, namespace, name and kind from the identity, and the image
+    /// pattern when the exemption has one.
+    pub(crate) fn covers(&self, id: &FindingId, image: Option<&ImageRef>) -> bool {
+        (self.rule == "*" || *self.rule == *id.rule)
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|g| g.is_match(&id.namespace))
+            && self.name.as_ref().is_none_or(|g| g.is_match(&id.name))
+            && self
+                .kind
+                .as_ref()
+                .is_none_or(|k| k.eq_ignore_ascii_case(&id.kind))
+            && self
+                .image
+                .as_ref()
+                .is_none_or(|pattern| image.is_some_and(|i| pattern.matches(i)))
+    }
+}
 
 /// A calendar date, as days since 1970-01-01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -98,6 +123,7 @@ impl Date {
         Date(secs.div_euclid(86_400))
     }
 
+    /// The date `days` days after 1970-01-01.
     pub fn from_days(days: i64) -> Date {
         Date(days)
     }
@@ -332,7 +358,7 @@ impl Config {
 
     /// An error about the value at `keys` (e.g. `["rules", "latest-tag", "disallowed-tags"]`;
     /// `#N` selects the N-th list item), with its line when it can be found.
-    pub fn error(&self, keys: &[&str], message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn error(&self, keys: &[&str], message: impl Into<String>) -> Diagnostic {
         Diagnostic::new(
             self.path.clone().unwrap_or_else(|| "<config>".into()),
             None,

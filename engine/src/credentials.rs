@@ -132,6 +132,7 @@ pub struct KeyMatch {
     /// Byte range of the match in the scanned text (for a base64-encoded match, the range of
     /// the whole base64 run).
     pub start: usize,
+    /// End of the byte range (exclusive).
     pub end: usize,
     /// Found by decoding a base64 run of the text.
     pub base64: bool,

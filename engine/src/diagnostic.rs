@@ -10,10 +10,15 @@ use serde::Serialize;
 /// Input, configuration or rule-evaluation trouble. `document` and `line` are known for
 /// anything tied to a document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Diagnostic {
+    /// The file (or source name) the problem is in: a manifest, a configuration, a rule.
     pub file: String,
+    /// 0-based index of the document in the file, for problems tied to one.
     pub document: Option<usize>,
+    /// 1-based line, when known.
     pub line: Option<usize>,
+    /// What is wrong, lower-case, user values in backticks.
     pub message: String,
     /// The rule that failed, when a rule failed on the resource at `document`; SARIF and
     /// JUnit attach the error to that rule.
@@ -28,14 +33,18 @@ pub struct Diagnostic {
 /// A position in a rule's source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSite {
+    /// The rule's id.
     pub rule: String,
     /// The rule's origin: a file path, or `builtin:<file>`.
     pub origin: String,
+    /// 1-based line in the rule file.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
 }
 
 impl Diagnostic {
+    /// A problem in `file` (at `document` and `line` when known).
     pub fn new(
         file: impl Into<String>,
         document: Option<usize>,

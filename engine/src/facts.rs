@@ -23,7 +23,9 @@ pub const FACTS_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FactsFile {
+    /// The file format's name, `portcullis-image-facts`.
     pub format: String,
+    /// The file format's version.
     pub version: u32,
     /// Keyed by the image manifest digest (`sha256:…`); see [`ImageFacts::digest_kind`].
     pub images: BTreeMap<String, ImageFacts>,
@@ -40,6 +42,21 @@ impl Default for FactsFile {
 }
 
 impl FactsFile {
+    /// Reads the facts file at `path`, at most [`crate::files::MAX_FACTS_BYTES`]; the error
+    /// names the file.
+    pub fn read(path: &std::path::Path) -> Result<FactsFile, crate::diagnostic::Diagnostic> {
+        let name = path.display().to_string();
+        let error =
+            |message: String| crate::diagnostic::Diagnostic::new(&name, None, None, message);
+        let text = crate::files::read_text(
+            path,
+            crate::files::MAX_FACTS_BYTES,
+            crate::files::Origin::Named,
+        )
+        .map_err(|e| error(format!("cannot read image facts: {e}")))?;
+        FactsFile::parse(&text).map_err(error)
+    }
+
     /// Parses a facts file, checking its format and version.
     pub fn parse(text: &str) -> Result<FactsFile, String> {
         // Check the header first, so a file from a newer version says so rather than
@@ -131,15 +148,19 @@ pub struct ImageFacts {
     /// Digest of the image config blob (the image id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_digest: Option<String>,
+    /// The platform the image was built for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+    /// What the image config says: user, environment, entrypoint, labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigFacts>,
     /// Layers in order, with their size as stored (compressed in a registry or OCI layout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<Vec<LayerFacts>>,
+    /// What the layers hold: shells, package managers, the distribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<FilesystemFacts>,
+    /// Scanner results merged from reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanFacts>,
 }
@@ -192,11 +213,15 @@ fn fill<T>(slot: &mut Option<T>, value: Option<T>) {
     }
 }
 
+/// The platform of an image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Platform {
+    /// `linux`, `windows`.
     pub os: String,
+    /// `amd64`, `arm64`, …
     pub architecture: String,
+    /// `v7`, `v8`, when the architecture has variants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
@@ -213,9 +238,13 @@ pub struct ConfigFacts {
     /// `ENV` variables whose value looks like a credential, found at collection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_secrets: Vec<EnvSecret>,
+    /// The config's `Entrypoint`.
     pub entrypoint: Vec<String>,
+    /// The config's `Cmd`.
     pub cmd: Vec<String>,
+    /// The config's labels.
     pub labels: BTreeMap<String, String>,
+    /// When the image was built (RFC 3339), as the config says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
 }
@@ -240,6 +269,7 @@ impl ConfigFacts {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvSecret {
+    /// The variable's name (never its value).
     pub name: String,
     /// Why it looks like one: a credential format (`a GitHub token`) or the keyword its
     /// name contains (`name contains PASSWORD`).
@@ -259,10 +289,13 @@ pub fn env_secret(name: &str, value: &str) -> Option<String> {
     }
 }
 
+/// One layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerFacts {
+    /// The layer blob's digest.
     pub digest: String,
+    /// The layer's compressed size in bytes.
     pub size: u64,
 }
 
@@ -280,13 +313,16 @@ pub struct FilesystemFacts {
     pub os_release: Option<OsRelease>,
 }
 
+/// The distribution, from `/etc/os-release`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OsRelease {
     /// `ID`, e.g. `debian`, `alpine`.
     pub id: String,
+    /// `VERSION_ID`, e.g. `3.20.3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// `PRETTY_NAME`, e.g. `Alpine Linux v3.20`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretty_name: Option<String>,
 }
@@ -390,11 +426,13 @@ pub fn severity_rank(severity: &str) -> u8 {
     }
 }
 
+/// The tool that produced a scan.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scanner {
     /// `trivy`, `grype`.
     pub name: String,
+    /// The scanner's version, when its report says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// When the scan ran (RFC 3339, as the report says).
@@ -402,12 +440,15 @@ pub struct Scanner {
     pub scanned_at: Option<String>,
 }
 
+/// One known vulnerability of one package.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Vulnerability {
     /// `CVE-2024-1234`, `GHSA-…`.
     pub id: String,
+    /// The affected package.
     pub package: String,
+    /// The installed version.
     pub installed: String,
     /// The first version with a fix, when one exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,11 +457,13 @@ pub struct Vulnerability {
     pub severity: String,
 }
 
+/// A secret a scanner found in an image (file or config), never its value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretFinding {
     /// The scanner's rule, e.g. `aws-access-key-id`.
     pub rule: String,
+    /// What was found, in the scanner's words (never the secret).
     pub title: String,
     /// The file it was found in.
     pub path: String,
@@ -439,6 +482,7 @@ pub struct FactsIndex {
 }
 
 impl FactsIndex {
+    /// Indexes `file` by digest and by reference.
     pub fn new(file: FactsFile) -> FactsIndex {
         let mut index = FactsIndex::default();
         for (key, facts) in file.images {
@@ -455,10 +499,12 @@ impl FactsIndex {
         index
     }
 
+    /// How many images it knows.
     pub fn len(&self) -> usize {
         self.images.len()
     }
 
+    /// Whether it knows none.
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
     }

@@ -65,7 +65,9 @@ pub fn read_bytes(path: &Path, cap: u64, origin: Origin) -> Result<Vec<u8>, Stri
 /// Why a text could not be read; `line` is set for invalid UTF-8 (where it starts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadError {
+    /// What went wrong, without the path.
     pub message: String,
+    /// For invalid UTF-8, the 1-based line where it starts.
     pub line: Option<usize>,
 }
 

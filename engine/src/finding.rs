@@ -9,26 +9,39 @@ use crate::severity::Severity;
 
 /// The workload a finding is about, and where it was read from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ResourceRef {
+    /// `Deployment`, `Pod`, …
     pub kind: String,
+    /// The object's namespace, `default` when it has none.
     pub namespace: String,
+    /// `metadata.name` (or `generateName`).
     pub name: String,
+    /// The source's name: a path, `<stdin>`, or what the front door called it.
     pub file: String,
+    /// 0-based index of the document in the source.
     pub document: usize,
+    /// 1-based line where the resource starts.
     pub line: usize,
 }
 
 /// One rule violation on one container (or on the workload as a whole).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
+    /// The rule's id.
     pub rule: Arc<str>,
+    /// The rule's severity, or what the configuration sets for it.
     pub severity: Severity,
+    /// What is wrong, naming the container and values involved.
     pub message: String,
     /// Shared by every finding of the rule.
     pub remediation: Arc<str>,
     /// Shared by every finding on the resource.
     pub resource: Arc<ResourceRef>,
+    /// The container, or `None` for a finding about the workload as a whole.
     pub container: Option<String>,
+    /// Field path in the resource, e.g. `spec.template.spec.containers[0].image`.
     pub path: String,
     /// Why the finding is exempted; exempted findings are not failures.
     #[serde(skip)]
@@ -38,7 +51,9 @@ pub struct Finding {
 /// The exemption that waived a finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedExemption {
+    /// The reason the exemption gives.
     pub reason: String,
+    /// Where the exemption is written.
     pub source: ExemptionSource,
 }
 
@@ -47,8 +62,11 @@ pub struct AppliedExemption {
 pub enum ExemptionSource {
     /// The `portcullis.dev/exempt` annotation on the resource itself.
     Annotation,
-    /// Entry `index` (0-based) of the configuration's `exemptions`.
-    Config { index: usize },
+    /// An entry of the configuration's `exemptions`.
+    Config {
+        /// 0-based position in the list.
+        index: usize,
+    },
 }
 
 impl Finding {
@@ -71,12 +89,19 @@ impl Finding {
 /// configuration exemptions all go by it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FindingId {
+    /// The rule's id.
     pub rule: Arc<str>,
+    /// The source the resource was read from.
     pub file: String,
+    /// The resource's kind.
     pub kind: String,
+    /// The resource's namespace.
     pub namespace: String,
+    /// The resource's name.
     pub name: String,
+    /// The container, if the finding is about one.
     pub container: Option<String>,
+    /// The field path.
     pub path: String,
 }
 

@@ -36,7 +36,6 @@ pub(crate) fn build(pattern: &str) -> Result<globset::Glob, String> {
 /// A glob over names (`dev-*`).
 #[derive(Debug, Clone)]
 pub struct Glob {
-    pub pattern: String,
     matcher: GlobMatcher,
 }
 
@@ -45,10 +44,7 @@ impl Glob {
         let matcher = build(pattern)
             .map_err(|e| format!("invalid glob `{}`: {e}", shown(pattern)))?
             .compile_matcher();
-        Ok(Glob {
-            pattern: pattern.to_string(),
-            matcher,
-        })
+        Ok(Glob { matcher })
     }
 
     pub fn is_match(&self, text: &str) -> bool {

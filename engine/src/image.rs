@@ -25,6 +25,7 @@ pub struct ImageRef {
     pub repository: String,
     /// `registry/repository`, the fully qualified name without tag or digest.
     pub name: String,
+    /// The tag as written (`None` when there is none; see `effective_tag`).
     pub tag: Option<String>,
     /// `algorithm:encoded`, e.g. `sha256:…`.
     pub digest: Option<String>,
@@ -321,8 +322,6 @@ fn validate_digest(digest: &str) -> Result<(), String> {
 ///   digest; an image with neither reads `:latest`.
 #[derive(Debug, Clone)]
 pub struct ImagePattern {
-    pattern: String,
-    normalized: String,
     matches_tag: bool,
     /// The normalized pattern as a glob, kept so pattern sets can reuse it.
     glob: Glob,
@@ -356,22 +355,11 @@ impl ImagePattern {
         };
         let glob = image_glob(pattern, &normalized)?;
         Ok(ImagePattern {
-            pattern: pattern.to_string(),
             matcher: glob.compile_matcher(),
             glob,
-            normalized,
             matches_tag,
             host,
         })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
-    /// The pattern after normalization, as it is matched.
-    pub fn normalized(&self) -> &str {
-        &self.normalized
     }
 
     pub fn matches(&self, image: &ImageRef) -> bool {

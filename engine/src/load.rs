@@ -14,13 +14,13 @@ use crate::diagnostic::Diagnostic;
 const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
 
 /// Kubernetes stores objects of at most 1.5 MiB; twice that leaves room for YAML overhead.
-pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
 /// Envelopes (`List` in `List`) nested deeper than this are rejected.
 const MAX_ENVELOPE_DEPTH: usize = 8;
 
 /// One object to evaluate or skip, with where it came from.
 #[derive(Debug, Clone)]
-pub struct LoadedObject {
+pub(crate) struct LoadedObject {
     /// 0-based index of the document in its source (documents with content only).
     pub document: usize,
     /// 1-based line where the document's content starts.
@@ -32,26 +32,22 @@ pub struct LoadedObject {
 
 /// What the admission request says about the object, used when the object omits it.
 #[derive(Debug, Clone, Default)]
-pub struct AdmissionContext {
-    pub operation: String,
+pub(crate) struct AdmissionContext {
     pub namespace: Option<String>,
 }
 
 /// What loading one source produced, in source order.
 #[derive(Debug)]
-pub enum Loaded {
+pub(crate) enum Loaded {
     Object(LoadedObject),
     /// A document that holds nothing to evaluate (no `kind`, a DELETE request, …).
-    Skipped {
-        document: usize,
-        line: usize,
-    },
+    Skipped,
     Error(Diagnostic),
 }
 
 /// A document of a YAML stream, before parsing.
 #[derive(Debug, Clone, Copy)]
-pub struct RawDocument<'a> {
+pub(crate) struct RawDocument<'a> {
     pub index: usize,
     /// 1-based line of the first line of `text` in the source.
     pub first_line: usize,
@@ -61,7 +57,7 @@ pub struct RawDocument<'a> {
 }
 
 /// Splits a YAML stream at `---` and `...` lines, dropping documents without content.
-pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
+pub(crate) fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
     let mut documents = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1usize;
@@ -117,7 +113,7 @@ pub fn split_yaml_documents<'a>(text: &'a str) -> Vec<RawDocument<'a>> {
 }
 
 /// Whether a source should be read as JSON: by its name, else by its first character.
-pub fn looks_like_json(name: &str, text: &str) -> bool {
+pub(crate) fn looks_like_json(name: &str, text: &str) -> bool {
     if name.ends_with(".json") {
         return true;
     }
@@ -132,12 +128,13 @@ pub fn looks_like_json(name: &str, text: &str) -> bool {
 
 /// Drops a UTF-8 byte order mark; editors on Windows write one, and the YAML parser would
 /// read it as content.
-pub fn strip_bom(text: &str) -> &str {
+pub(crate) fn strip_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Loads every object of one source. `file` names the source in errors.
-pub fn load_source(file: &str, text: &str) -> Vec<Loaded> {
+#[cfg(test)]
+pub(crate) fn load_source(file: &str, text: &str) -> Vec<Loaded> {
     let text = strip_bom(text);
     let mut out = Vec::new();
     if looks_like_json(file, text) {
@@ -152,14 +149,14 @@ pub fn load_source(file: &str, text: &str) -> Vec<Loaded> {
 
 /// Unwraps an already parsed value (an object, `List` or admission envelope), as document 0
 /// of `file`. Front ends that receive JSON from a host use this instead of re-serializing.
-pub fn load_value(file: &str, value: Value) -> Vec<Loaded> {
+pub(crate) fn load_value(file: &str, value: Value) -> Vec<Loaded> {
     let mut out = Vec::new();
     unwrap_object(file, 0, 1, value, None, 0, &mut out);
     out
 }
 
 /// Parses one YAML document and unwraps it into the objects it holds.
-pub fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
+pub(crate) fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
     let mut out = Vec::new();
     match parse_yaml_document(file, doc) {
         Ok(value) => unwrap_object(file, doc.index, doc.content_line, value, None, 0, &mut out),
@@ -169,7 +166,7 @@ pub fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
 }
 
 /// Parses one YAML document into a JSON value.
-pub fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, Diagnostic> {
+pub(crate) fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, Diagnostic> {
     if doc.text.len() > MAX_DOCUMENT_BYTES {
         return Err(too_large(file, doc.index, doc.content_line, doc.text.len()));
     }
@@ -212,6 +209,13 @@ fn strip_location(message: &str) -> String {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
+}
+
+/// Loads every value of a JSON stream.
+pub(crate) fn load_json(file: &str, text: &str) -> Vec<Loaded> {
+    let mut out = Vec::new();
+    load_json_stream(file, text, &mut out);
+    out
 }
 
 fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
@@ -309,7 +313,7 @@ fn unwrap_object(
     }
     let Value::Object(mut map) = value else {
         match value {
-            Value::Null => out.push(Loaded::Skipped { document, line }),
+            Value::Null => out.push(Loaded::Skipped),
             other => out.push(error(format!(
                 "document is {}, not a Kubernetes object",
                 crate::diagnostic::describe(&other)
@@ -388,7 +392,7 @@ fn unwrap_object(
             admission,
         })),
         Shape::BadKind(found) => out.push(error(format!("`kind` is {found}, expected a string"))),
-        Shape::NoKind => out.push(Loaded::Skipped { document, line }),
+        Shape::NoKind => out.push(Loaded::Skipped),
     }
 }
 
@@ -426,7 +430,7 @@ fn unwrap_admission_request(
         }
     };
     if operation == "DELETE" || operation == "CONNECT" {
-        out.push(Loaded::Skipped { document, line });
+        out.push(Loaded::Skipped);
         return;
     }
     let mut object = match request.remove("object") {
@@ -493,10 +497,7 @@ fn unwrap_admission_request(
             metadata.insert("name".into(), Value::String(name.to_string()));
         }
     }
-    let context = AdmissionContext {
-        operation,
-        namespace,
-    };
+    let context = AdmissionContext { namespace };
     unwrap_object(
         file,
         document,
@@ -619,9 +620,6 @@ mod tests {
     fn delete_requests_are_skipped() {
         let text = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
             "request":{"uid":"1","kind":{"group":"","version":"v1","kind":"Pod"},"operation":"DELETE","object":null}}"#;
-        assert!(matches!(
-            load_source("r.json", text)[0],
-            Loaded::Skipped { .. }
-        ));
+        assert!(matches!(load_source("r.json", text)[0], Loaded::Skipped));
     }
 }

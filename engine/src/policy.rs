@@ -1,8 +1,10 @@
 //! Evaluation: a [`Policy`] is a rule set resolved against a configuration (enabled rules,
-//! settings, severities, exemptions). It checks sources document by document and returns a
-//! [`Report`].
+//! settings, severities, exemptions) and, optionally, image facts. It is built once with a
+//! [`PolicyBuilder`], which reports every problem together, and then evaluates any number of
+//! sources or loaded [`Workloads`] into [`Report`]s.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 #[cfg(not(target_family = "wasm"))]
@@ -12,14 +14,14 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Date, Exemption};
 use crate::diagnostic::{Diagnostic, RuleSite};
-use crate::facts::FactsIndex;
-use crate::finding::{AppliedExemption, ExemptionSource, Finding, ResourceRef};
-use crate::load::{self, Loaded};
+use crate::facts::{FactsFile, FactsIndex};
+use crate::finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 use crate::report::Report;
 use crate::rules::{ENTRY_FUNCTION, EnabledRule, Rule, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::severity::Severity;
-use crate::workload::{Normalized, Workload, normalize};
+use crate::source::{Source, Workloads};
+use crate::workload::Workload;
 
 /// Annotation listing rule ids (comma-separated, or `*`) exempted on this resource.
 pub const EXEMPT_ANNOTATION: &str = "portcullis.dev/exempt";
@@ -32,10 +34,33 @@ const PARALLEL_THRESHOLD: usize = 32;
 
 /// Which rules a run uses, on top of the configuration (`--select`, `--ignore`).
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Selection {
     /// Only these rules (enabled even if the configuration or the rule disables them).
     pub select: Option<Vec<String>>,
+    /// Never these rules.
     pub ignore: Vec<String>,
+}
+
+impl Selection {
+    /// Every rule the configuration enables.
+    pub fn all() -> Selection {
+        Selection::default()
+    }
+
+    /// Only `ids`, whatever the configuration says about enabling them.
+    pub fn only<I: IntoIterator<Item = S>, S: Into<String>>(ids: I) -> Selection {
+        Selection {
+            select: Some(ids.into_iter().map(Into::into).collect()),
+            ignore: Vec::new(),
+        }
+    }
+
+    /// This selection without `ids`.
+    pub fn ignoring<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ids: I) -> Selection {
+        self.ignore.extend(ids.into_iter().map(Into::into));
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -62,10 +87,137 @@ pub struct Policy {
     rule_time: Option<std::time::Duration>,
 }
 
+/// Builds a [`Policy`]: rules, configuration, selection, image facts and the date exemptions
+/// expire against. [`PolicyBuilder::build`] returns every problem found on the way together
+/// (configuration syntax, unknown rules and settings, wrongly typed values, unreadable
+/// facts), each naming its file and line.
+#[derive(Debug)]
+#[must_use]
+pub struct PolicyBuilder<'r> {
+    rules: &'r RuleSet,
+    config: Config,
+    selection: Selection,
+    facts: Option<FactsFile>,
+    today: Date,
+    record_resources: bool,
+    problems: Vec<Diagnostic>,
+}
+
+impl<'r> PolicyBuilder<'r> {
+    /// The configuration (default: none, every rule with its defaults).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration in `text` (YAML or JSON) named `name`; what is valid of it is used
+    /// and its problems are reported by [`build`](Self::build).
+    pub fn config_text(mut self, name: &str, text: &str) -> Self {
+        let (config, problems) = Config::parse_lenient(name, text);
+        self.config = config;
+        self.problems.extend(problems);
+        self
+    }
+
+    /// The configuration file at `path`, read with a size cap (see
+    /// [`config_text`](Self::config_text)).
+    pub fn config_file(self, path: &Path) -> Self {
+        let name = path.display().to_string();
+        match crate::files::read_text(
+            path,
+            crate::files::MAX_CONFIG_BYTES,
+            crate::files::Origin::Named,
+        ) {
+            Ok(text) => self.config_text(&name, &text),
+            Err(e) => self.problem(Diagnostic::new(
+                name,
+                None,
+                e.line,
+                format!("cannot read configuration: {}", e.message),
+            )),
+        }
+    }
+
+    /// Which rules run, on top of the configuration.
+    pub fn selection(mut self, selection: Selection) -> Self {
+        self.selection = selection;
+        self
+    }
+
+    /// Image facts for the image rules (`c.image.facts`).
+    pub fn image_facts(mut self, facts: FactsFile) -> Self {
+        self.facts = Some(facts);
+        self
+    }
+
+    /// The image facts file at `path` (from `portcullis facts collect`), read with a size
+    /// cap; a file that cannot be used is a problem [`build`](Self::build) reports.
+    pub fn image_facts_file(self, path: &Path) -> Self {
+        match FactsFile::read(path) {
+            Ok(facts) => self.image_facts(facts),
+            Err(problem) => self.problem(problem),
+        }
+    }
+
+    /// The date exemptions expire against (default: today).
+    pub fn today(mut self, today: Date) -> Self {
+        self.today = today;
+        self
+    }
+
+    /// Whether reports list every workload checked ([`Report::checked_resources`]), not only
+    /// those with findings (JUnit output needs them). Off by default: it keeps every
+    /// resource in memory.
+    pub fn record_resources(mut self, record: bool) -> Self {
+        self.record_resources = record;
+        self
+    }
+
+    /// A problem found by the caller while preparing the policy, reported with the others.
+    pub fn problem(mut self, problem: Diagnostic) -> Self {
+        self.problems.push(problem);
+        self
+    }
+
+    /// The policy, or every problem found.
+    pub fn build(self) -> Result<Policy, Vec<Diagnostic>> {
+        let mut problems = self.problems;
+        let policy = Policy::resolve(self.rules, &self.config, &self.selection, self.today);
+        match policy {
+            Ok(mut policy) if problems.is_empty() => {
+                policy.record_resources = self.record_resources;
+                if let Some(facts) = self.facts {
+                    policy.facts = Some(Arc::new(FactsIndex::new(facts)));
+                }
+                Ok(policy)
+            }
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+                Err(problems)
+            }
+        }
+    }
+}
+
 impl Policy {
+    /// Starts a policy over `rules`.
+    pub fn builder(rules: &RuleSet) -> PolicyBuilder<'_> {
+        PolicyBuilder {
+            rules,
+            config: Config::default(),
+            selection: Selection::default(),
+            facts: None,
+            today: Date::today(),
+            record_resources: false,
+            problems: Vec::new(),
+        }
+    }
+
     /// Resolves `config` against `rules`: unknown rule ids, unknown settings and wrongly
     /// typed values are errors that list what is allowed. All errors are returned together.
-    pub fn new(
+    fn resolve(
         rules: &RuleSet,
         config: &Config,
         selection: &Selection,
@@ -133,14 +285,18 @@ impl Policy {
             if !enabled {
                 continue;
             }
-            let settings = rhai::serde::to_dynamic(Value::Object(settings)).map_err(|e| {
-                vec![Diagnostic::new(
-                    &rule.origin,
-                    None,
-                    None,
-                    format!("settings of `{id}`: {e}"),
-                )]
-            })?;
+            let settings = match rhai::serde::to_dynamic(Value::Object(settings)) {
+                Ok(settings) => settings,
+                Err(e) => {
+                    errors.push(Diagnostic::new(
+                        &rule.origin,
+                        None,
+                        None,
+                        format!("settings of `{id}`: {e}"),
+                    ));
+                    continue;
+                }
+            };
             active.push(ActiveRule {
                 rule: rule.clone(),
                 id: id.into(),
@@ -163,12 +319,6 @@ impl Policy {
         })
     }
 
-    /// Whether reports list every workload checked ([`Report::checked_resources`]), not
-    /// only those with findings. Off by default: it keeps every resource in memory.
-    pub fn record_resources(&mut self, record: bool) {
-        self.record_resources = record;
-    }
-
     /// The rules this policy evaluates, sorted by id.
     pub fn enabled_rules(&self) -> Vec<EnabledRule> {
         self.rules
@@ -180,38 +330,43 @@ impl Policy {
             .collect()
     }
 
-    /// Gives rules the facts of the images they check (`c.image.facts`).
-    pub fn set_image_facts(&mut self, facts: Arc<FactsIndex>) {
-        self.facts = Some(facts);
+    /// Replaces the image facts rules read (`c.image.facts`), e.g. with facts collected
+    /// for the images the inputs name.
+    pub fn set_image_facts(&mut self, facts: FactsFile) {
+        self.facts = Some(Arc::new(FactsIndex::new(facts)));
     }
 
-    /// Ids of the rules this policy evaluates.
+    /// Ids of the rules this policy evaluates, sorted.
     pub fn rule_ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.rule.meta.id.as_str()).collect()
     }
 
-    /// Exemptions that no longer apply because their `expires` date has passed.
-    pub fn expired_exemptions(&self) -> impl Iterator<Item = &Exemption> {
+    /// Exemptions that no longer apply because their `expires` date has passed, as
+    /// (1-based position in the configuration, rule id, expiry date).
+    pub fn expired_exemptions(&self) -> Vec<(usize, &str, Date)> {
         self.exemptions
             .iter()
-            .filter(|e| e.expires.is_some_and(|d| d < self.today))
+            .filter_map(|e| {
+                let expires = e.expires.filter(|d| *d < self.today)?;
+                Some((e.index + 1, e.rule.as_str(), expires))
+            })
+            .collect()
     }
 
-    /// Checks every document of one source. `file` names it in the report.
-    pub fn check_source(&self, file: &str, text: &str) -> Report {
-        let text = load::strip_bom(text);
-        if load::looks_like_json(file, text) {
+    /// Loads and evaluates one source: every document, every workload, every rule.
+    pub fn check(&self, source: &Source) -> Report {
+        let name = source.name();
+        let Some(documents) = source.yaml_documents() else {
             let mut report = Report::default();
-            for item in load::load_source(file, text) {
-                self.check_loaded(file, item, &mut report);
-            }
+            crate::source::for_each_loaded(source, |item| {
+                self.check_loaded(name, item, &mut report)
+            });
             return report;
-        }
-        let documents = load::split_yaml_documents(text);
-        let check_document = |doc: &load::RawDocument<'_>| {
+        };
+        let check_document = |doc: &crate::load::RawDocument<'_>| {
             let mut report = Report::default();
-            for item in load::load_yaml_document(file, doc) {
-                self.check_loaded(file, item, &mut report);
+            for item in crate::load::load_yaml_document(name, doc) {
+                self.check_loaded(name, item, &mut report);
             }
             report
         };
@@ -229,25 +384,65 @@ impl Policy {
         Report::concat(reports)
     }
 
-    /// Checks an already parsed value (see [`load::load_value`]). `file` names it in the report.
-    pub fn check_value(&self, file: &str, value: Value) -> Report {
-        let mut report = Report::default();
-        for item in load::load_value(file, value) {
-            self.check_loaded(file, item, &mut report);
+    /// Evaluates loaded workloads (see [`Source::load`]); their load problems and skipped
+    /// documents are part of the report.
+    pub fn check_workloads(&self, workloads: &Workloads) -> Report {
+        let mut report = Report {
+            errors: workloads.diagnostics.clone(),
+            skipped: workloads.skipped,
+            ..Report::default()
+        };
+        for workload in &workloads.items {
+            self.check_workload(workload.clone(), &workloads.name, &mut report);
         }
         report
     }
 
-    fn check_loaded(&self, file: &str, item: Loaded, report: &mut Report) {
-        match prepare(file, item) {
-            Prepared::Workload(workload) => self.check_workload(workload, file, report),
-            Prepared::Error(error) => report.errors.push(error),
-            Prepared::Skipped => report.skipped += 1,
+    /// Evaluates only the rules named in `rules` on loaded workloads, into one report per
+    /// rule (`reports[i]` for `rules[i]`; ids that are not enabled give empty reports): to
+    /// redo just the rule that changed, as watch mode does. The reports count no resources
+    /// and carry neither load problems nor annotation problems (see
+    /// [`annotation_problems`](Self::annotation_problems)).
+    pub fn check_rules(&self, rules: &[&str], workloads: &Workloads) -> Vec<Report> {
+        let mut reports = vec![Report::default(); rules.len()];
+        for workload in &workloads.items {
+            // The view is built once per workload for all the rules.
+            let subject = Subject::new(workload.clone(), &workloads.name, self.facts.clone());
+            for (rule, report) in rules.iter().zip(reports.iter_mut()) {
+                if let Some(active) = self.rules.iter().find(|a| &*a.id == *rule) {
+                    self.evaluate(active, &subject, report);
+                }
+            }
+        }
+        reports
+    }
+
+    /// Problems with the workloads' own exemption annotations (an exemption without a
+    /// reason), which [`check_workloads`](Self::check_workloads) reports once per workload.
+    pub fn annotation_problems(&self, workloads: &Workloads) -> Vec<Diagnostic> {
+        workloads
+            .items
+            .iter()
+            .filter_map(|w| {
+                annotation_exemption(w).err().map(|message| {
+                    Diagnostic::new(&workloads.name, Some(w.document), Some(w.line), message)
+                })
+            })
+            .collect()
+    }
+
+    fn check_loaded(&self, file: &str, item: crate::load::Loaded, report: &mut Report) {
+        match crate::source::prepare(file, item) {
+            crate::source::Prepared::Workload(workload) => {
+                self.check_workload(workload, file, report)
+            }
+            crate::source::Prepared::Error(error) => report.errors.push(error),
+            crate::source::Prepared::Skipped => report.skipped += 1,
         }
     }
 
     /// Evaluates every active rule on one workload.
-    pub fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
+    fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
         let subject = Subject::new(workload, file, self.facts.clone());
         if self.record_resources {
@@ -258,25 +453,6 @@ impl Policy {
         }
         for active in &self.rules {
             self.evaluate(active, &subject, report);
-        }
-    }
-
-    /// Evaluates the rules named in `rules` on one workload, each into its own report
-    /// (`reports[i]` receives the findings of `rules[i]`), e.g. to redo only the rule that
-    /// changed in watch mode. Ids that are not active are skipped. Counts no resource and
-    /// reports no annotation problems: [`Policy::check_workload`] does that once per workload.
-    pub fn check_workload_rules(
-        &self,
-        rules: &[&str],
-        workload: Arc<Workload>,
-        file: &str,
-        reports: &mut [Report],
-    ) {
-        let subject = Subject::new(workload, file, self.facts.clone());
-        for (rule, report) in rules.iter().zip(reports.iter_mut()) {
-            if let Some(active) = self.rules.iter().find(|a| &*a.id == *rule) {
-                self.evaluate(active, &subject, report);
-            }
         }
     }
 
@@ -307,16 +483,7 @@ impl Policy {
             }
         };
         for draft in drafts {
-            let exemption = match &subject.annotation_exemption {
-                Ok(Some((ids, reason))) if ids.contains("*") || ids.contains(id) => {
-                    Some(AppliedExemption {
-                        reason: reason.clone(),
-                        source: ExemptionSource::Annotation,
-                    })
-                }
-                _ => self.config_exemption(id, workload, draft.container.as_deref()),
-            };
-            report.push_finding(Finding {
+            let mut finding = Finding {
                 rule: active.id.clone(),
                 severity: active.severity,
                 message: draft.message,
@@ -324,8 +491,18 @@ impl Policy {
                 resource: subject.resource.clone(),
                 container: draft.container,
                 path: draft.path,
-                exemption,
-            });
+                exemption: None,
+            };
+            finding.exemption = match &subject.annotation_exemption {
+                Ok(Some((ids, reason))) if ids.contains("*") || ids.contains(id) => {
+                    Some(AppliedExemption {
+                        reason: reason.clone(),
+                        source: ExemptionSource::Annotation,
+                    })
+                }
+                _ => self.config_exemption(&finding.id(), workload),
+            };
+            report.push_finding(finding);
         }
     }
 
@@ -373,44 +550,21 @@ impl Policy {
         })
     }
 
-    fn config_exemption(
-        &self,
-        rule: &str,
-        workload: &Workload,
-        container: Option<&str>,
-    ) -> Option<AppliedExemption> {
-        let container =
-            container.and_then(|name| workload.containers.iter().find(|c| c.name == name));
+    /// The first unexpired configuration exemption that covers the finding `id`.
+    fn config_exemption(&self, id: &FindingId, workload: &Workload) -> Option<AppliedExemption> {
+        let image = id
+            .container
+            .as_deref()
+            .and_then(|name| workload.containers.iter().find(|c| c.name == name))
+            .and_then(|c| c.image.valid());
         self.exemptions
             .iter()
-            .find(|e| {
-                (e.rule == "*" || e.rule == rule)
-                    && e.expires.is_none_or(|d| d >= self.today)
-                    && e.namespace
-                        .as_ref()
-                        .is_none_or(|g| g.is_match(&workload.namespace))
-                    && e.name.as_ref().is_none_or(|g| g.is_match(&workload.name))
-                    && e.kind
-                        .as_ref()
-                        .is_none_or(|k| k.eq_ignore_ascii_case(&workload.kind))
-                    && e.image.as_ref().is_none_or(|pattern| {
-                        container
-                            .is_some_and(|c| c.image.valid().is_some_and(|i| pattern.matches(i)))
-                    })
-            })
+            .find(|e| e.expires.is_none_or(|d| d >= self.today) && e.covers(id, image))
             .map(|e| AppliedExemption {
                 reason: e.reason.clone(),
                 source: ExemptionSource::Config { index: e.index },
             })
     }
-}
-
-/// A problem with the workload's own exemption annotations, reported once per workload by
-/// [`Policy::check_workload`]; for front ends that evaluate rule by rule.
-pub fn annotation_error(workload: &Workload, file: &str) -> Option<Diagnostic> {
-    annotation_exemption(workload)
-        .err()
-        .map(|message| Diagnostic::new(file, Some(workload.document), Some(workload.line), message))
 }
 
 /// A workload prepared for evaluation: what every rule's findings and errors refer to.
@@ -445,63 +599,6 @@ impl Subject {
             Some(self.resource.line),
             message,
         )
-    }
-}
-
-/// The workloads of one source, normalized and ready for [`Policy::check_workload`]; for
-/// front ends that evaluate the same inputs more than once (watch mode).
-#[derive(Debug, Default)]
-pub struct LoadedWorkloads {
-    pub workloads: Vec<Arc<Workload>>,
-    /// Documents that could not be read or normalized.
-    pub errors: Vec<Diagnostic>,
-    /// Objects that carry no pods.
-    pub skipped: usize,
-}
-
-/// Loads and normalizes every document of one source, without evaluating anything.
-pub fn load_workloads(file: &str, text: &str) -> LoadedWorkloads {
-    let text = load::strip_bom(text);
-    let items: Vec<Loaded> = if load::looks_like_json(file, text) {
-        load::load_source(file, text).into_iter().collect()
-    } else {
-        load::split_yaml_documents(text)
-            .iter()
-            .flat_map(|doc| load::load_yaml_document(file, doc))
-            .collect()
-    };
-    let mut loaded = LoadedWorkloads::default();
-    for item in items {
-        match prepare(file, item) {
-            Prepared::Workload(workload) => loaded.workloads.push(workload),
-            Prepared::Error(error) => loaded.errors.push(error),
-            Prepared::Skipped => loaded.skipped += 1,
-        }
-    }
-    loaded
-}
-
-/// A loaded document after normalization.
-enum Prepared {
-    Workload(Arc<Workload>),
-    Error(Diagnostic),
-    Skipped,
-}
-
-fn prepare(file: &str, item: Loaded) -> Prepared {
-    match item {
-        Loaded::Error(error) => Prepared::Error(error),
-        Loaded::Skipped { .. } => Prepared::Skipped,
-        Loaded::Object(object) => {
-            let (document, line) = (object.document, object.line);
-            match normalize(object) {
-                Normalized::NotAWorkload => Prepared::Skipped,
-                Normalized::Invalid(message) => {
-                    Prepared::Error(Diagnostic::new(file, Some(document), Some(line), message))
-                }
-                Normalized::Workload(workload) => Prepared::Workload(Arc::from(workload)),
-            }
-        }
     }
 }
 

@@ -20,8 +20,11 @@ pub struct Summary {
     pub resources: usize,
     /// Documents that carry no pod (Services, ConfigMaps, DELETE requests, …).
     pub skipped: usize,
+    /// Findings that count.
     pub findings: usize,
+    /// Findings waived by an exemption.
     pub exempted: usize,
+    /// Input, configuration and rule problems.
     pub errors: usize,
 }
 
@@ -32,11 +35,14 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings waived by an exemption, in the same order.
     pub exempted: Vec<Finding>,
+    /// Input, configuration and rule problems; any of them makes a run fail (exit 2).
     pub errors: Vec<Diagnostic>,
+    /// Workloads evaluated.
     pub resources: usize,
+    /// Documents that carry no pod.
     pub skipped: usize,
     /// Every workload evaluated, sorted like findings; filled only when the policy was
-    /// asked to ([`crate::Policy::record_resources`]), as only JUnit output needs it.
+    /// built to ([`crate::PolicyBuilder::record_resources`]), as only JUnit output needs it.
     pub checked_resources: Vec<Arc<ResourceRef>>,
 }
 
@@ -90,6 +96,7 @@ impl Report {
             .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
     }
 
+    /// The counts of the one-line summary.
     pub fn summary(&self) -> Summary {
         Summary {
             resources: self.resources,

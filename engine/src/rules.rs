@@ -35,25 +35,31 @@ use serde_json::Value;
 use crate::severity::Severity;
 
 /// The entry function every rule defines: `fn check(workload, settings)`.
-pub const ENTRY_FUNCTION: &str = "check";
+pub(crate) const ENTRY_FUNCTION: &str = "check";
 
 /// The default pack, embedded at build time from `rules/*.rhai`.
-pub static BUILTIN_RULES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+pub(crate) static BUILTIN_RULES: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
 /// The default pack's test files (`<id>.tests.yaml`), embedded so the binary can test itself.
-pub static BUILTIN_RULE_TESTS: &[(&str, &str)] =
+pub(crate) static BUILTIN_RULE_TESTS: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/builtin_rule_tests.rs"));
 
 /// The type of a rule setting, checked when configuration is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SettingType {
+    /// A string.
     String,
+    /// `true` or `false`.
     Bool,
+    /// A whole number.
     Int,
     /// A list of strings.
     List,
-    /// A list of image patterns (see [`crate::ImagePattern`]), checked when loaded.
+    /// A list of image patterns (`registry.company.com/`, `docker.io/library/nginx:1.*`),
+    /// checked when loaded.
     #[serde(rename = "image-patterns")]
     ImagePatterns,
     /// A list of globs (`*`, `?`, `[…]`), checked when loaded.
@@ -63,6 +69,7 @@ pub enum SettingType {
 }
 
 impl SettingType {
+    /// The type in words, for messages and the rule reference.
     pub fn as_str(self) -> &'static str {
         match self {
             SettingType::String => "string",
@@ -106,7 +113,7 @@ impl SettingType {
             {
                 match self {
                     SettingType::ImagePatterns => {
-                        crate::ImagePattern::new(item)?;
+                        crate::image::ImagePattern::new(item)?;
                     }
                     SettingType::Globs => {
                         crate::glob::Glob::new(item)?;
@@ -130,20 +137,29 @@ impl SettingType {
 /// One setting a rule accepts.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SettingSpec {
+    /// What values it takes.
     #[serde(rename = "type")]
     pub kind: SettingType,
+    /// Its value when the configuration does not set it.
     pub default: Value,
+    /// What it does, for the rule reference.
     pub description: String,
 }
 
 /// A rule's metadata, from its `META` constant.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RuleMeta {
+    /// Kebab-case, the file's stem: `latest-tag`.
     pub id: String,
+    /// One line naming the problem.
     pub title: String,
+    /// The severity of its findings unless the configuration changes it.
     pub severity: Severity,
+    /// What to do about a finding; shared by all of them.
     pub remediation: String,
     /// Off unless configuration enables it.
     #[serde(default)]
@@ -151,6 +167,7 @@ pub struct RuleMeta {
     /// Where the rule's documentation lives (custom rules; SARIF links to it).
     #[serde(default)]
     pub help_uri: Option<String>,
+    /// The settings it accepts, by name.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSpec>,
 }
@@ -158,22 +175,42 @@ pub struct RuleMeta {
 /// A compiled rule.
 #[derive(Debug)]
 pub struct Rule {
+    /// Its `META`.
     pub meta: RuleMeta,
     /// Markdown from the file's `//!` comments.
     pub docs: String,
     /// Where the rule came from: `builtin:latest-tag.rhai` or a file path.
     pub origin: String,
+    /// The rule file's text.
     pub source: Arc<str>,
-    pub ast: AST,
+    pub(crate) ast: AST,
+}
+
+impl Rule {
+    /// Whether `id` is a valid rule id: kebab-case (lowercase letters, digits, `-`).
+    pub fn is_valid_id(id: &str) -> bool {
+        is_rule_id(id)
+    }
+
+    /// The rule's reference page in Markdown: header, metadata, its docs and a settings
+    /// table (`portcullis explain`, `docs/rules/<id>.md`).
+    pub fn reference_markdown(&self) -> String {
+        render_markdown(self)
+    }
 }
 
 /// Why a rule file could not be loaded. Carries the source so front ends can show the
 /// offending code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleLoadError {
+    /// The rule file (a path, or `builtin:<file>`).
     pub origin: String,
+    /// 1-based line of the problem, when known.
     pub line: Option<usize>,
+    /// 1-based column, in characters.
     pub column: Option<usize>,
+    /// What is wrong.
     pub message: String,
     /// What to do about it.
     pub help: Option<String>,
@@ -249,7 +286,7 @@ const META_HELP: &str = "start the rule with `const META = #{ id: \"my-rule\", t
 
 /// Compiles one rule file. `origin` names it in errors; the file stem must equal the rule id
 /// when `expected_id` is given.
-pub fn compile_rule(
+pub(crate) fn compile_rule(
     engine: &Engine,
     origin: &str,
     source: &str,
@@ -387,7 +424,7 @@ fn compile_rule_inner(
 }
 
 /// Whether `id` is a valid rule id: kebab-case.
-pub fn is_rule_id(id: &str) -> bool {
+pub(crate) fn is_rule_id(id: &str) -> bool {
     !id.is_empty()
         && id
             .chars()
@@ -414,7 +451,9 @@ fn doc_comments(source: &str) -> String {
 /// A rule a policy runs, with the severity its findings get under the configuration.
 #[derive(Debug, Clone)]
 pub struct EnabledRule {
+    /// The rule.
     pub rule: Arc<Rule>,
+    /// Its severity under the configuration.
     pub severity: Severity,
 }
 
@@ -443,6 +482,7 @@ impl RuleSet {
         RuleSet::with_limits(&crate::sandbox::Limits::default())
     }
 
+    /// An empty set whose rules run under `limits`.
     pub fn with_limits(limits: &crate::sandbox::Limits) -> RuleSet {
         RuleSet::with_limits_and_stop(limits, crate::sandbox::StopHandle::default())
     }
@@ -593,13 +633,39 @@ impl RuleSet {
         compile_rule(&self.engine, origin, source, expected_id)
     }
 
+    /// Recompiles the rule file at `path` (watch mode): the file is read again and replaces
+    /// the rule loaded from it, as [`reload_source`](Self::reload_source) does. A file that is
+    /// gone removes its rule (`Ok` with the id it had).
+    pub fn reload_path(&mut self, path: &Path) -> Result<Option<String>, RuleLoadError> {
+        let origin = path.display().to_string();
+        match read_rule_file(path) {
+            Ok(source) => {
+                let stem = path.file_stem().and_then(|s| s.to_str());
+                self.reload_source(&origin, &source, stem)
+            }
+            Err(_) if !path.exists() => Ok(self.remove_origin(&origin)),
+            Err(message) => Err(RuleLoadError::new(&origin, message)),
+        }
+    }
+
+    /// The rule files `path` stands for: itself when it is a file, else the `*.rhai` files
+    /// in it, sorted (what [`add_path`](Self::add_path) loads).
+    pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleLoadError> {
+        rule_files(path)
+    }
+
+    /// Reads one rule file with the size cap [`add_path`](Self::add_path) uses.
+    pub fn read_rule_file(path: &Path) -> Result<String, String> {
+        read_rule_file(path)
+    }
+
     /// Removes the rule loaded from `origin`; returns its id.
     pub fn remove_origin(&mut self, origin: &str) -> Option<String> {
         let index = self.rules.iter().position(|r| r.origin == origin)?;
         Some(self.rules.remove(index).meta.id.clone())
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
         &self.engine
     }
 
@@ -618,10 +684,12 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The rule with `id`, if loaded.
     pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {
         self.rules.iter().find(|r| r.meta.id == id)
     }
 
+    /// The ids of the rules, sorted.
     pub fn ids(&self) -> Vec<&str> {
         self.rules.iter().map(|r| r.meta.id.as_str()).collect()
     }
@@ -632,14 +700,14 @@ impl RuleSet {
 const MAX_RULE_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Reads one rule file, bounded (only regular files).
-pub fn read_rule_file(path: &Path) -> Result<String, String> {
+pub(crate) fn read_rule_file(path: &Path) -> Result<String, String> {
     crate::files::read_text(path, MAX_RULE_FILE_BYTES, crate::files::Origin::Found)
         .map_err(|e| e.to_string())
 }
 
 /// The rule files `path` stands for: itself when it is a file, else the `*.rhai` files
 /// in it, sorted.
-pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleLoadError> {
+pub(crate) fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleLoadError> {
     let origin = path.display().to_string();
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -656,7 +724,7 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, RuleLoadError> {
 
 /// The rule's reference page: header, metadata, its docs and a settings table. `portcullis
 /// explain` prints it and `docs/rules/<id>.md` is generated from it.
-pub fn render_markdown(rule: &Rule) -> String {
+pub(crate) fn render_markdown(rule: &Rule) -> String {
     let meta = &rule.meta;
     let mut out = format!("# `{}`: {}\n\n", meta.id, meta.title);
     out.push_str(&format!(

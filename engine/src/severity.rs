@@ -10,14 +10,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; never fails a run unless `--fail-on info`.
     Info,
+    /// A weakness with little impact on its own.
     Low,
+    /// A weakness an attacker can use with other ones.
     Medium,
+    /// Directly exploitable, or breaks a practice the pack enforces.
     High,
+    /// Exposes a credential or the node.
     Critical,
 }
 
 impl Severity {
+    /// Every severity, from least to most severe.
     pub const ALL: [Severity; 5] = [
         Severity::Info,
         Severity::Low,
@@ -26,6 +32,7 @@ impl Severity {
         Severity::Critical,
     ];
 
+    /// The lower-case name used in configuration and output.
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",

@@ -39,6 +39,12 @@ use crate::{Policy, Selection};
 /// Suffix of rule test files.
 pub const TEST_FILE_SUFFIX: &str = ".tests.yaml";
 
+/// The default pack's test files (`<id>.tests.yaml`, file name and text), embedded so that
+/// the binary can test itself.
+pub fn builtin_test_files() -> &'static [(&'static str, &'static str)] {
+    crate::rules::BUILTIN_RULE_TESTS
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestFile {
@@ -71,6 +77,7 @@ struct TestCase {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedFinding {
+    /// The rule; the file's rule when unset.
     #[serde(default)]
     pub rule: Option<String>,
     /// `Kind/name` of the resource.
@@ -78,6 +85,7 @@ pub struct ExpectedFinding {
     pub resource: Option<String>,
     /// Container name; `~` (null) for a workload-level finding.
     pub container: Option<String>,
+    /// The whole message.
     #[serde(default)]
     pub message: Option<String>,
     /// The finding's field path, e.g. `spec.containers[0].image`.
@@ -120,9 +128,13 @@ impl fmt::Display for ExpectedFinding {
 /// A test file that cannot be run: unreadable, not valid YAML, or naming no loaded rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestFileError {
+    /// The test file.
     pub file: String,
+    /// 1-based line of the problem, when known.
     pub line: Option<usize>,
+    /// 1-based column, when known.
     pub column: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -150,6 +162,7 @@ impl fmt::Display for TestFileError {
 /// The result of one test case.
 #[derive(Debug, Clone)]
 pub struct CaseOutcome {
+    /// The case's `name`.
     pub name: String,
     /// Expected findings that occurred.
     pub matched: Vec<String>,
@@ -162,6 +175,7 @@ pub struct CaseOutcome {
 }
 
 impl CaseOutcome {
+    /// Whether the case got what it expected.
     pub fn passed(&self) -> bool {
         self.missing.is_empty() && self.unexpected.is_empty() && self.error_mismatches.is_empty()
     }
@@ -170,8 +184,11 @@ impl CaseOutcome {
 /// The results of one test file.
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
+    /// The test file.
     pub path: PathBuf,
+    /// The rule it tests.
     pub rule: String,
+    /// Its cases, in file order.
     pub cases: Vec<CaseOutcome>,
 }
 
@@ -315,14 +332,15 @@ fn run_case(
             ..RuleConfig::default()
         },
     );
-    let selection = Selection {
-        select: Some(vec![rule.to_string()]),
-        ignore: Vec::new(),
-    };
-    let mut policy = Policy::new(rules, &config, &selection, Date::today()).map_err(|errors| {
-        let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-        format!("case `{name}`: {}", messages.join("; "))
-    })?;
+    let mut policy = Policy::builder(rules)
+        .config(config)
+        .selection(Selection::only([rule]))
+        .today(Date::today())
+        .build()
+        .map_err(|errors| {
+            let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+            format!("case `{name}`: {}", messages.join("; "))
+        })?;
     let facts = match (case.facts, &case.facts_file) {
         (None, None) => None,
         (Some(images), None) => Some(crate::facts::FactsFile {
@@ -356,13 +374,11 @@ fn run_case(
                 ));
             }
         }
-        policy.set_image_facts(std::sync::Arc::new(crate::facts::FactsIndex::new(facts)));
+        policy.set_image_facts(facts);
     }
-    let report = policy.check_source(&source_name, &text);
-
-    let loaded = crate::check::load_workloads(&source_name, &text);
+    let loaded = crate::source::Source::from_text(source_name.clone(), text).load();
+    let report = policy.check_workloads(&loaded);
     let container_names: std::collections::BTreeSet<&str> = loaded
-        .workloads
         .iter()
         .flat_map(|w| w.containers.iter().map(|c| c.name.as_str()))
         .collect();

@@ -109,22 +109,15 @@ fn detector_meets_precision_and_recall_goals_on_labelled_set() {
 /// detector, two front doors that cannot drift apart.
 #[test]
 fn the_rules_and_the_image_facts_scan_agree() {
-    use portcullis_engine::{RuleSet, Selection};
+    use portcullis_engine::{Policy, RuleSet, Selection, Source};
     let rules = RuleSet::builtin();
-    let selection = Selection {
-        select: Some(vec![
-            "hardcoded-secret".into(),
-            "placeholder-credential".into(),
-        ]),
-        ignore: Vec::new(),
-    };
-    let policy = portcullis_engine::Policy::new(
-        &rules,
-        &portcullis_engine::Config::default(),
-        &selection,
-        portcullis_engine::Date::today(),
-    )
-    .unwrap();
+    let policy = Policy::builder(&rules)
+        .selection(Selection::only([
+            "hardcoded-secret",
+            "placeholder-credential",
+        ]))
+        .build()
+        .unwrap();
     let rows = rows();
     // One container per row, a Pod per hundred rows.
     let mut compared = 0;
@@ -138,7 +131,7 @@ fn the_rules_and_the_image_facts_scan_agree() {
             .collect();
         let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "labelled"}, "spec": {"containers": containers}});
-        let report = policy.check_value("labelled.json", pod);
+        let report = policy.check(&Source::from_json("labelled.json", pod));
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         for row in chunk {
             let container = format!("row-{}", row.id);

@@ -22,12 +22,13 @@ spec:
 fn check(exemptions: &str, today: &str) -> Report {
     let config = Config::parse("p.yaml", &format!("exemptions:\n{exemptions}")).unwrap();
     let rules = RuleSet::builtin();
-    let selection = Selection {
-        select: Some(vec!["missing-digest".into()]),
-        ignore: Vec::new(),
-    };
-    let policy = Policy::new(&rules, &config, &selection, Date::parse(today).unwrap()).unwrap();
-    let mut report = policy.check_source("pods.yaml", PODS);
+    let policy = Policy::builder(&rules)
+        .config(config)
+        .selection(Selection::only(["missing-digest"]))
+        .today(Date::parse(today).unwrap())
+        .build()
+        .unwrap();
+    let mut report = policy.check(&portcullis_engine::Source::from_text("pods.yaml", PODS));
     report.sort();
     report
 }

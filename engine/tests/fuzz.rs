@@ -15,9 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_engine::load::{Loaded, load_source};
-use portcullis_engine::sandbox::Limits;
-use portcullis_engine::{ImageRef, RuleSet};
+use portcullis_engine::{ImageRef, Limits, RuleSet, Source, Workloads};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::Value;
@@ -167,27 +165,29 @@ fn pod_value() -> impl Strategy<Value = Value> {
         })
 }
 
-/// Every error of a loaded source points inside it.
-fn check_loaded(text: &str, loaded: &[Loaded]) -> Result<(), TestCaseError> {
+/// Every problem of a loaded source points inside it.
+fn check_loaded(text: &str, loaded: &Workloads) -> Result<(), TestCaseError> {
     let lines = text.lines().count().max(1) + 1;
-    for item in loaded {
-        if let Loaded::Error(e) = item
-            && let Some(line) = e.line
-        {
+    for e in &loaded.diagnostics {
+        if let Some(line) = e.line {
             prop_assert!(line >= 1 && line <= lines, "line {line} of {lines}: {e:?}");
         }
     }
     Ok(())
 }
 
+fn load(name: &str, text: &str) -> Workloads {
+    Source::from_text(name, text).load()
+}
+
 #[test]
 fn loader_reads_anything_without_panicking() {
     let rules = RuleSet::builtin();
-    let policy = portcullis_tests::default_policy(&rules);
+    let policy = portcullis_engine::Policy::builder(&rules).build().unwrap();
     fuzz("loader/yaml", yamlish(), |text| {
-        check_loaded(&text, &load_source("f.yaml", &text))?;
+        check_loaded(&text, &load("f.yaml", &text))?;
         // The whole pipeline: normalization and every rule.
-        let _ = policy.check_source("f.yaml", &text);
+        let _ = policy.check(&portcullis_engine::Source::from_text("f.yaml", &text));
         Ok(())
     });
 }
@@ -197,18 +197,13 @@ fn loader_reads_json_as_yaml_identically() {
     // JSON is YAML: the YAML reader must read a JSON text to what the JSON parser reads.
     fuzz("loader/json-as-yaml", pod_value(), |value| {
         let text = serde_json::to_string_pretty(&value).unwrap();
-        let from_json = load_source("f.json", &text);
-        let from_yaml = load_source("f.yaml", &text);
-        let objects = |loaded: &[Loaded]| -> Vec<Value> {
-            loaded
-                .iter()
-                .filter_map(|l| match l {
-                    Loaded::Object(o) => Some(o.value.clone()),
-                    _ => None,
-                })
-                .collect()
+        let from_json = load("f.json", &text);
+        let from_yaml = load("f.yaml", &text);
+        let objects = |loaded: &Workloads| -> Vec<Value> {
+            loaded.iter().map(|w| w.object().clone()).collect()
         };
         prop_assert_eq!(objects(&from_json), objects(&from_yaml));
+        prop_assert_eq!(from_json.diagnostics.len(), from_yaml.diagnostics.len());
         Ok(())
     });
 }
@@ -231,7 +226,7 @@ fn loader_survives_arbitrary_bytes_and_envelopes() {
     ];
     fuzz("loader/envelopes", envelope, |text| {
         for name in ["f.json", "f.yaml", "-"] {
-            check_loaded(&text, &load_source(name, &text))?;
+            check_loaded(&text, &load(name, &text))?;
         }
         Ok(())
     });
@@ -335,8 +330,8 @@ fn rules_stay_inside_their_budgets() {
         if rules.add_source("fuzzed.rhai", &source, None).is_err() {
             return Ok(());
         }
-        let policy = portcullis_tests::default_policy(&rules);
-        let report = policy.check_source("pod.yaml", pod);
+        let policy = portcullis_engine::Policy::builder(&rules).build().unwrap();
+        let report = policy.check(&portcullis_engine::Source::from_text("pod.yaml", pod));
         // The rule either ran or failed with one error; nothing else is possible.
         prop_assert!(report.errors.len() <= 1, "{:?}", report.errors);
         prop_assert_eq!(report.resources, 1);

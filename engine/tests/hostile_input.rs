@@ -4,8 +4,8 @@ use portcullis_engine::{Report, RuleSet};
 
 fn check(text: &str) -> Report {
     let rules = RuleSet::builtin();
-    let policy = portcullis_tests::default_policy(&rules);
-    policy.check_source("hostile.yaml", text)
+    let policy = portcullis_engine::Policy::builder(&rules).build().unwrap();
+    policy.check(&portcullis_engine::Source::from_text("hostile.yaml", text))
 }
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
@@ -147,8 +147,8 @@ fn deeply_nested_json_is_an_error() {
     let deep = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
     let text = format!("{{\"kind\": \"Pod\", \"x\": {deep}}}");
     let rules = RuleSet::builtin();
-    let policy = portcullis_tests::default_policy(&rules);
-    let report = policy.check_source("deep.json", &text);
+    let policy = portcullis_engine::Policy::builder(&rules).build().unwrap();
+    let report = policy.check(&portcullis_engine::Source::from_text("deep.json", &text));
     assert_eq!(report.errors.len(), 1, "{report:?}");
     assert!(
         report.errors[0].message.contains("recursion limit"),
@@ -175,13 +175,9 @@ fn policy_with(
     config: &str,
 ) -> Result<portcullis_engine::Policy, Vec<portcullis_engine::Diagnostic>> {
     let rules = RuleSet::builtin();
-    let config = portcullis_engine::Config::parse("portcullis.yaml", config)?;
-    portcullis_engine::Policy::new(
-        &rules,
-        &config,
-        &portcullis_engine::Selection::default(),
-        portcullis_engine::Date::today(),
-    )
+    portcullis_engine::Policy::builder(&rules)
+        .config_text("portcullis.yaml", config)
+        .build()
 }
 
 #[test]
@@ -227,7 +223,7 @@ fn huge_pattern_lists_are_refused_when_the_configuration_loads() {
         "rules:\n  untrusted-registry:\n    allowed:\n{patterns}      - docker.io/library/\n"
     );
     let policy = policy_with(&config).unwrap();
-    let report = policy.check_source("pod.yaml", &pod("p"));
+    let report = policy.check(&portcullis_engine::Source::from_text("pod.yaml", pod("p")));
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(
         !report
@@ -248,8 +244,8 @@ fn a_huge_glob_in_a_rule_is_that_rules_error() {
         "a".repeat(20_000)
     );
     rules.add_source("globber.rhai", &source, None).unwrap();
-    let policy = portcullis_tests::default_policy(&rules);
-    let report = policy.check_source("pod.yaml", &pod("p"));
+    let policy = portcullis_engine::Policy::builder(&rules).build().unwrap();
+    let report = policy.check(&portcullis_engine::Source::from_text("pod.yaml", pod("p")));
     assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     assert!(
         report.errors[0].message.contains("rule `globber` failed")

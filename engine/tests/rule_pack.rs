@@ -4,7 +4,20 @@
 
 use portcullis_engine::RuleSet;
 use portcullis_engine::testing::{find_test_files, rule_id_of, run_test_file};
-use portcullis_tests::{DOC_SECTIONS, rules_dir};
+/// The sections every rule's docs have, in this order.
+const DOC_SECTIONS: [&str; 6] = [
+    "## What it does",
+    "## Why is this bad?",
+    "## Example",
+    "## Use instead",
+    "## Settings",
+    "## References",
+];
+
+/// The default pack's folder.
+fn rules_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")
+}
 
 #[test]
 fn every_rule_test_case_passes() {

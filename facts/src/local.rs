@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use portcullis_engine::ImageRef;
 use portcullis_engine::facts::{
     DigestKind, ImageFacts, LayerFacts, is_digest, normalize_reference,
 };
-use portcullis_engine::image::ImageRef;
 use serde::Deserialize;
 
 use crate::layers::FilesystemScanner;

@@ -1,9 +1,9 @@
 //! Throughput of `check` over the generated corpus of 2,000 Deployments, and the
-//! per-document cost split into parse / normalize / evaluate. Numbers: docs/benchmarks.md.
+//! per-document cost split into load (parse + normalize) and evaluate. Numbers:
+//! docs/benchmarks.md.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use portcullis_engine::workload::normalize;
-use portcullis_engine::{Report, RuleSet};
+use portcullis_engine::{RuleSet, Source};
 use portcullis_tests::corpus;
 
 const DOCS: usize = 2000;
@@ -16,44 +16,25 @@ fn bench(c: &mut Criterion) {
     let text = corpus::stream(DOCS);
     let rules = RuleSet::builtin();
     let policy = portcullis_tests::default_policy(&rules);
-    let objects = corpus::loaded_objects(&text);
-    let workloads = corpus::workloads(&objects);
+    let workloads = corpus::workloads(&text);
     assert_eq!(workloads.len(), DOCS);
+    let source = Source::from_text("corpus.yaml", text.clone());
 
     let mut group = c.benchmark_group("corpus-2000");
     group.throughput(Throughput::Elements(DOCS as u64));
     group.sample_size(10);
-    group.bench_function("parse", |b| b.iter(|| corpus::loaded_objects(&text)));
-    group.bench_function("normalize", |b| {
-        b.iter_batched(
-            || objects.clone(),
-            |objects| objects.into_iter().map(normalize).count(),
-            criterion::BatchSize::LargeInput,
-        )
-    });
-    // Rules only: the workloads are shared, so freeing the parsed documents is not counted
-    // here (it is part of parse/normalize in the end-to-end numbers).
+    group.bench_function("load", |b| b.iter(|| source.load()));
+    // Rules only: the workloads are loaded once, so parsing is not counted here (it is in
+    // the end-to-end numbers).
     group.bench_function("evaluate", |b| {
-        b.iter(|| {
-            let mut report = Report::default();
-            for w in &workloads {
-                policy.check_workload(w.clone(), "corpus.yaml", &mut report);
-            }
-            report
-        })
+        b.iter(|| policy.check_workloads(&workloads))
     });
     // Each rule alone, to see where evaluation time goes.
     for rule in rules.rules() {
         let id = rule.meta.id.as_str();
         let one = portcullis_tests::single_rule_policy(&rules, id);
         group.bench_function(format!("evaluate/{id}"), |b| {
-            b.iter(|| {
-                let mut report = Report::default();
-                for w in &workloads {
-                    one.check_workload(w.clone(), "corpus.yaml", &mut report);
-                }
-                report
-            })
+            b.iter(|| one.check_workloads(&workloads))
         });
     }
     let single = rayon::ThreadPoolBuilder::new()
@@ -61,11 +42,9 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     group.bench_function("check-1-thread", |b| {
-        b.iter(|| single.install(|| policy.check_source("corpus.yaml", &text)))
+        b.iter(|| single.install(|| policy.check(&source)))
     });
-    group.bench_function("check-all-cores", |b| {
-        b.iter(|| policy.check_source("corpus.yaml", &text))
-    });
+    group.bench_function("check-all-cores", |b| b.iter(|| policy.check(&source)));
     group.finish();
 }
 

@@ -13,7 +13,7 @@ work=${1:-target/compare}
 mkdir -p "$work"
 
 cargo build --release -q -p portcullis
-cargo run --release -q -p portcullis-tests --example gen-corpus -- "$work/corpus" 2000
+cargo run --release -q -p portcullis-tests --example gen_corpus -- "$work/corpus" 2000
 
 if [ ! -x "$work/venv/bin/checkov" ]; then
     python3 -m venv "$work/venv"

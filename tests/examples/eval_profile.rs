@@ -1,6 +1,6 @@
 //! Evaluates the corpus once, for profilers (`valgrind --tool=callgrind`):
-//! `eval-profile [N] [RULE]` (N Deployments, default 500; only RULE when given).
-use portcullis_engine::{Report, RuleSet};
+//! `eval_profile [N] [RULE]` (N Deployments, default 500; only RULE when given).
+use portcullis_engine::RuleSet;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -13,11 +13,7 @@ fn main() {
         Some(rule) => portcullis_tests::single_rule_policy(&rules, &rule),
         None => portcullis_tests::default_policy(&rules),
     };
-    let objects = portcullis_tests::corpus::loaded_objects(&text);
-    let workloads = portcullis_tests::corpus::workloads(&objects);
-    let mut report = Report::default();
-    for w in &workloads {
-        policy.check_workload(w.clone(), "c.yaml", &mut report);
-    }
+    let workloads = portcullis_tests::corpus::workloads(&text);
+    let report = policy.check_workloads(&workloads);
     println!("{} findings", report.findings.len());
 }

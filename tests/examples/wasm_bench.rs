@@ -1,7 +1,7 @@
 //! Per-request cost of the WebAssembly modules against the native engine, and the cost of a
 //! fresh instance (instantiation + rule compilation), for docs/benchmarks.md.
 //!
-//! `cargo run --release -p portcullis-tests --example wasm-bench -- MODULES_DIR`
+//! `cargo run --release -p portcullis-tests --example wasm_bench -- MODULES_DIR`
 //! (MODULES_DIR from `portcullis wasm build --out MODULES_DIR`).
 
 use std::path::PathBuf;

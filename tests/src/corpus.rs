@@ -117,30 +117,14 @@ pub fn stream(n: usize) -> String {
     (0..n).map(deployment).collect::<Vec<_>>().join("---\n")
 }
 
-/// The objects of a YAML stream, with broken or skipped documents left out.
-pub fn loaded_objects(text: &str) -> Vec<portcullis_engine::load::LoadedObject> {
-    use portcullis_engine::load::{self, Loaded};
-    load::split_yaml_documents(text)
-        .iter()
-        .flat_map(|doc| load::load_yaml_document("corpus.yaml", doc))
-        .filter_map(|item| match item {
-            Loaded::Object(object) => Some(object),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Normalized workloads of `objects`; panics on anything else (the corpus is all workloads).
-pub fn workloads(
-    objects: &[portcullis_engine::load::LoadedObject],
-) -> Vec<std::sync::Arc<portcullis_engine::Workload>> {
-    use portcullis_engine::workload::{Normalized, normalize};
-    objects
-        .iter()
-        .cloned()
-        .map(|object| match normalize(object) {
-            Normalized::Workload(w) => std::sync::Arc::from(w),
-            other => panic!("corpus document did not normalize: {other:?}"),
-        })
-        .collect()
+/// The workloads of a YAML stream, loaded and normalized; panics on a problem (the corpus
+/// is all workloads).
+pub fn workloads(text: &str) -> portcullis_engine::Workloads {
+    let loaded = portcullis_engine::Source::from_text("corpus.yaml", text).load();
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "corpus documents load: {:?}",
+        loaded.diagnostics
+    );
+    loaded
 }

@@ -4,36 +4,20 @@ pub mod corpus;
 
 use std::path::PathBuf;
 
-use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
-
-/// The sections every rule's docs have, in this order.
-pub const DOC_SECTIONS: [&str; 6] = [
-    "## What it does",
-    "## Why is this bad?",
-    "## Example",
-    "## Use instead",
-    "## Settings",
-    "## References",
-];
+use portcullis_engine::{Policy, RuleSet, Selection};
 
 /// `rules` with default settings, every rule on, exemptions evaluated as of today.
 pub fn default_policy(rules: &RuleSet) -> Policy {
-    Policy::new(
-        rules,
-        &Config::default(),
-        &Selection::default(),
-        Date::today(),
-    )
-    .expect("default settings of loaded rules are valid")
+    Policy::builder(rules)
+        .build()
+        .expect("default settings of loaded rules are valid")
 }
 
 /// Like [`default_policy`], with only the rule `id`.
 pub fn single_rule_policy(rules: &RuleSet, id: &str) -> Policy {
-    let selection = Selection {
-        select: Some(vec![id.to_string()]),
-        ignore: Vec::new(),
-    };
-    Policy::new(rules, &Config::default(), &selection, Date::today())
+    Policy::builder(rules)
+        .selection(Selection::only([id]))
+        .build()
         .expect("default settings of loaded rules are valid")
 }
 

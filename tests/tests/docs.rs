@@ -1,8 +1,7 @@
 //! `docs/rules/` is generated from the rules' own metadata and docs. This test fails when it
 //! is stale; `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs` regenerates it.
 
-use portcullis_engine::rules::render_markdown;
-use portcullis_engine::{Config, Date, Policy, RuleSet, Selection};
+use portcullis_engine::{Config, Policy, RuleSet};
 use portcullis_tests::{run_portcullis, scratch_dir, workspace_root};
 
 fn rule_index(rules: &RuleSet) -> String {
@@ -32,7 +31,7 @@ fn check_generated(path: &std::path::Path, expected: &str) -> bool {
 #[test]
 fn rule_api_reference_is_up_to_date() {
     let path = workspace_root().join("docs/rule-api.md");
-    let expected = portcullis_engine::api_docs::rule_api_markdown();
+    let expected = portcullis_engine::rule_api_markdown();
     assert!(
         check_generated(&path, &expected),
         "docs/rule-api.md is stale; run `UPDATE_DOCS=1 cargo test -p portcullis-tests --test docs`"
@@ -45,7 +44,7 @@ fn rule_reference_is_up_to_date() {
     let dir = workspace_root().join("docs/rules");
     let mut expected = vec![("README.md".to_string(), rule_index(&rules))];
     for rule in rules.rules() {
-        expected.push((format!("{}.md", rule.meta.id), render_markdown(rule)));
+        expected.push((format!("{}.md", rule.meta.id), rule.reference_markdown()));
     }
     if std::env::var_os("UPDATE_DOCS").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
@@ -140,8 +139,7 @@ fn configuration_examples_in_the_docs_are_accepted() {
                     continue;
                 }
             };
-            if let Err(errors) = Policy::new(&rules, &config, &Selection::default(), Date::today())
-            {
+            if let Err(errors) = Policy::builder(&rules).config(config).build() {
                 problems.extend(errors.iter().map(|e| format!("{origin}: {}", e.message)));
             }
         }

@@ -142,8 +142,8 @@ fn trivy_and_grype_reports_merge_into_one_image() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let file =
-        portcullis_engine::FactsFile::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let file = portcullis_engine::facts::FactsFile::parse(&std::fs::read_to_string(&out).unwrap())
+        .unwrap();
     assert_eq!(file.images.len(), 1, "{file:#?}");
     let facts =
         &file.images["sha256:1111111111111111111111111111111111111111111111111111111111111111"];

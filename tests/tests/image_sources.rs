@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use portcullis_engine::FactsFile;
+use portcullis_engine::facts::FactsFile;
 use portcullis_engine::facts::{DigestKind, ImageFacts};
 use portcullis_tests::{portcullis_binary, scratch_dir, workspace_root};
 

@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Output;
 use std::sync::OnceLock;
 
-use portcullis_engine::rules::render_markdown;
-use portcullis_engine::{Report, RuleSet};
+use portcullis_engine::{Policy, Report, RuleSet, Source};
 use portcullis_tests::workspace_root;
 use serde_json::Value;
 
@@ -146,7 +145,10 @@ fn sarif_of_the_examples_is_valid_and_says_what_the_json_says() {
         let rule = rules.get(descriptor["id"].as_str().unwrap()).unwrap();
         let severity = rule.meta.severity.as_str();
         assert_eq!(descriptor["shortDescription"]["text"], rule.meta.title);
-        assert_eq!(descriptor["help"]["markdown"], render_markdown(rule));
+        assert_eq!(
+            descriptor["help"]["markdown"],
+            portcullis_engine::Rule::reference_markdown(rule)
+        );
         assert!(
             !descriptor["fullDescription"]["text"]
                 .as_str()
@@ -409,7 +411,7 @@ fn output_is_deterministic_and_fingerprints_survive_moved_lines() {
     let manifest =
         std::fs::read_to_string(workspace_root().join("tests/fixtures/dir/b.yaml")).unwrap();
     let sarif_of = |text: &str| {
-        let mut report = policy.check_source("b.yaml", text);
+        let mut report = policy.check(&Source::from_text("b.yaml", text));
         report.sort();
         let sarif = valid_sarif(&report, &policy.enabled_rules());
         results(&sarif)
@@ -635,9 +637,11 @@ const HOSTILE_FILE: &str = "odd <&\"'> dir/pod #1:%.yaml";
 
 fn hostile_report() -> (Report, Vec<portcullis_engine::EnabledRule>) {
     let rules = RuleSet::builtin();
-    let mut policy = portcullis_tests::default_policy(&rules);
-    policy.record_resources(true);
-    let mut report = policy.check_source(HOSTILE_FILE, HOSTILE);
+    let policy = Policy::builder(&rules)
+        .record_resources(true)
+        .build()
+        .unwrap();
+    let mut report = policy.check(&Source::from_text(HOSTILE_FILE, HOSTILE));
     report.sort();
     (report, policy.enabled_rules())
 }
@@ -716,10 +720,12 @@ fn a_rule_that_fails_is_an_error_of_its_own_case() {
             None,
         )
         .unwrap();
-    let mut policy = portcullis_tests::default_policy(&rules);
-    policy.record_resources(true);
+    let policy = Policy::builder(&rules)
+        .record_resources(true)
+        .build()
+        .unwrap();
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
-    let mut report = policy.check_source("pod.yaml", pod);
+    let mut report = policy.check(&Source::from_text("pod.yaml", pod));
     report.sort();
     assert_eq!(report.errors.len(), 1);
 

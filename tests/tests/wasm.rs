@@ -925,7 +925,7 @@ fn modules_import_only_their_hosts_interfaces_and_carry_kubewarden_metadata() {
                     .map(|s| s.as_str().unwrap())
             })
             .collect();
-        for kind in portcullis_engine::workload::POD_KINDS.map(|(k, _)| k) {
+        for kind in portcullis_engine::pod_kinds() {
             let plural = format!("{}s", kind.to_lowercase());
             assert!(
                 resources.contains(&plural.as_str()),

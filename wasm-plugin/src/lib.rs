@@ -19,11 +19,9 @@ mod opa;
 mod wapc;
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use portcullis_engine::{
-    Config, Date, Diagnostic, FactsFile, FactsIndex, Policy, Report, RuleSet, Selection, Severity,
-};
+use portcullis_engine::facts::FactsFile;
+use portcullis_engine::{Config, Date, Diagnostic, Policy, Report, RuleSet, Severity, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,7 +47,7 @@ const WARNING_BYTES: usize = 256;
 pub struct Plugin {
     rules: RuleSet,
     bundle: bundle::Bundle,
-    image_facts: Option<Arc<FactsIndex>>,
+    image_facts: Option<FactsFile>,
 }
 
 /// Answer to `validate_settings`, in Kubewarden's shape.
@@ -190,7 +188,7 @@ impl Plugin {
         }
         let image_facts = match &bundle.image_facts {
             Some(text) => match FactsFile::parse(text) {
-                Ok(file) => Some(Arc::new(FactsIndex::new(file))),
+                Ok(file) => Some(file),
                 Err(message) => {
                     let name = bundle.image_facts_name.as_deref().unwrap_or("image facts");
                     errors.push(format!("{name}: {message}"));
@@ -247,12 +245,11 @@ impl Plugin {
                 .collect::<Vec<String>>()
         };
         let config = self.config(settings).map_err(messages)?;
-        let mut policy =
-            Policy::new(&self.rules, &config, &Selection::default(), today).map_err(messages)?;
+        let mut builder = Policy::builder(&self.rules).config(config).today(today);
         if let Some(facts) = &self.image_facts {
-            policy.set_image_facts(facts.clone());
+            builder = builder.image_facts(facts.clone());
         }
-        Ok(policy)
+        builder.build().map_err(messages)
     }
 
     /// Kubewarden's `validate_settings`: unknown rule ids and bad values are rejected with
@@ -277,7 +274,7 @@ impl Plugin {
         if let Some(problem) = malformed(&request) {
             return Decision::error(vec![problem], uid);
         }
-        let mut report = policy.check_value(REQUEST_NAME, request);
+        let mut report = policy.check(&Source::from_json(REQUEST_NAME, request));
         report.sort();
         decide(&report, uid)
     }

@@ -1,28 +1,23 @@
-//! `portcullis check`: load configuration and rules, check every input, print the report.
+//! `portcullis check`: build the policy, check every input, print the report.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use portcullis_engine::{
-    Config, Date, Diagnostic, EnabledRule, FactsFile, FactsIndex, Policy, Report, Selection,
-    Severity,
-};
+use portcullis_engine::facts::{FactsFile, FactsIndex};
+use portcullis_engine::{Date, Diagnostic, EnabledRule, Policy, Report, Severity};
 use rayon::prelude::*;
-
-use portcullis_engine::files;
 
 use crate::Outcome;
 use crate::args::{CheckArgs, Format};
 use crate::diagnostics::{Renderer, Sources};
 use crate::inputs::{self, Input};
-use crate::output::{self, Printer};
+use crate::printer::{self, Printer};
+use crate::setup;
 
-/// Looked up in the working directory when `--config` is not given.
-const DEFAULT_CONFIG: &str = "portcullis.yaml";
-
+/// Runs `check` (or `check --watch`).
 pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
-    let printer = Printer::stdout(args.color);
+    let printer = Printer::new(args.color);
     if let Some(threads) = args.threads {
         let Some(threads) = worker_threads(threads) else {
             return usage_error(&printer, args.format, "-j must be at least 1".into());
@@ -36,7 +31,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         Ok(date) => date.unwrap_or_else(Date::today),
         Err(e) => return usage_error(&printer, args.format, format!("--today: {e}")),
     };
-    if let Some(message) = super::missing_rule_path(&args.rule_source) {
+    if let Some(message) = setup::missing_rule_path(&args.rule_source) {
         return usage_error(&printer, args.format, message);
     }
     if args.watch {
@@ -47,39 +42,35 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
                 "--pull-facts does not combine with --watch: collect a facts file with `portcullis facts collect` and use --image-facts".into(),
             );
         }
-        return super::watch::run_check(args, today);
+        return super::check_watch::run(args, today);
     }
 
-    let loaded_config = load_config(args.config.as_deref());
-    let (rules, rule_errors) = super::load_rules(&args.rule_source);
+    let config = setup::read_config(setup::config_path(args.config.as_deref()));
+    let (rules, rule_errors) = setup::load_rules(&args.rule_source);
     let mut sources = Sources::of_rules(&rules);
-    if let Some((name, text)) = &loaded_config.text {
+    if let Some((name, text)) = &config.text {
         sources.add(name, text.clone());
     }
-    let mut config_errors = loaded_config.errors;
-    let selection = selection(&args);
-    // Resolve even a broken configuration, so one run reports every problem in it.
-    let policy = Policy::new(&rules, &loaded_config.config, &selection, today);
-    if let Err(errors) = &policy {
-        config_errors.extend(errors.iter().cloned());
-    }
-    let mut policy = match policy {
-        Ok(policy) if config_errors.is_empty() => policy,
-        _ => {
-            config_errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-            print_rule_errors(&printer, args.format, &rule_errors);
-            return fatal(&printer, args.format, config_errors, &sources);
-        }
-    };
-    warn_expired(&policy);
+    let mut builder = setup::policy_builder(&rules, &config)
+        .selection(setup::selection(&args.select, &args.ignore))
+        .today(today)
+        // Only JUnit lists resources without findings (as passing test cases).
+        .record_resources(args.format == Format::Junit);
+    // --pull-facts reads --image-facts itself, as facts already known.
     if let Some(path) = &args.image_facts
         && !args.pull_facts
     {
-        match read_image_facts(path) {
-            Ok(facts) => policy.set_image_facts(facts),
-            Err(error) => return fatal(&printer, args.format, vec![error], &sources),
-        }
+        builder = builder.image_facts_file(path);
     }
+    // Even a broken configuration is resolved, so that one run reports every problem in it.
+    let mut policy = match builder.build() {
+        Ok(policy) => policy,
+        Err(problems) => {
+            print_rule_errors(&printer, args.format, &rule_errors);
+            return fatal(&printer, args.format, problems, &sources);
+        }
+    };
+    setup::warn_expired(&policy);
 
     let Some(paths) = input_paths(&args) else {
         return usage_error(
@@ -88,8 +79,6 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
             "no input: give files or directories to check, or `-` to read stdin".into(),
         );
     };
-    // Only JUnit lists resources without findings (as passing test cases).
-    policy.record_resources(args.format == Format::Junit);
     let (inputs, mut errors) = inputs::expand(&paths);
     let mut report = if args.pull_facts {
         match check_with_pulled_facts(&mut policy, &inputs, &args) {
@@ -103,7 +92,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
     // A rule that does not load is reported; the other rules have run.
     report
         .errors
-        .extend(rule_errors.iter().map(super::rule_error_entry));
+        .extend(rule_errors.iter().map(setup::rule_error_entry));
     report.sort();
 
     match args.format {
@@ -123,44 +112,14 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
                 Some(rule_error) => renderer.rule_load_error(rule_error),
                 None => renderer.input_error(e, &sources),
             };
-            output::print_text_report(&printer, &report, inputs.len(), &render)?
+            printer::print_text_report(&printer, &report, inputs.len(), &render)?
         }
     }
     Ok(outcome(&report, args.fail_on.into()))
 }
 
-/// Reads a facts file for `--image-facts`; a file that cannot be used stops the run, as a
-/// broken configuration does.
-pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, Diagnostic> {
-    let name = path.display().to_string();
-    let error = |message: String| Diagnostic::new(&name, None, None, message);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error(format!("cannot read image facts: {e}")))?;
-    let file = FactsFile::parse(&text).map_err(error)?;
-    log::info!("using image facts {name}: {} image(s)", file.images.len());
-    Ok(Arc::new(FactsIndex::new(file)))
-}
-
-pub fn selection(args: &CheckArgs) -> Selection {
-    Selection {
-        select: args.select.clone(),
-        ignore: args.ignore.clone(),
-    }
-}
-
-pub fn warn_expired(policy: &Policy) {
-    for expired in policy.expired_exemptions() {
-        log::warn!(
-            "exemption {} (rule `{}`) expired on {} and no longer applies",
-            expired.index + 1,
-            expired.rule,
-            expired.expires.map(|d| d.to_string()).unwrap_or_default()
-        );
-    }
-}
-
 /// The paths to check; stdin when none are given and stdin is not a terminal.
-pub fn input_paths(args: &CheckArgs) -> Option<Vec<PathBuf>> {
+fn input_paths(args: &CheckArgs) -> Option<Vec<PathBuf>> {
     if !args.paths.is_empty() {
         return Some(args.paths.clone());
     }
@@ -180,13 +139,11 @@ fn print_rule_errors(
     if format == Format::Text {
         let renderer = Renderer::new(printer.stderr_color());
         for error in errors {
-            eprint!("{}", renderer.rule_load_error(error));
+            printer.err(&renderer.rule_load_error(error));
         }
     }
 }
 
-/// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
-/// as soon as it is checked, so memory holds findings, not inputs.
 /// `-j N` within what the machine can use: at most four threads per core (each thread
 /// holds its own caches and stack); `None` for 0.
 fn worker_threads(requested: usize) -> Option<usize> {
@@ -202,11 +159,13 @@ fn worker_threads(requested: usize) -> Option<usize> {
     Some(requested)
 }
 
-pub fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
+/// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
+/// as soon as it is checked, so memory holds findings, not inputs.
+fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
     let reports: Vec<Report> = inputs
         .par_iter()
         .map(|input| match input.read() {
-            Ok(text) => policy.check_source(&input.display_name(), &text),
+            Ok(source) => policy.check(&source),
             Err(error) => Report {
                 errors: vec![error],
                 ..Report::default()
@@ -224,28 +183,46 @@ fn check_with_pulled_facts(
     inputs: &[Input],
     args: &CheckArgs,
 ) -> Result<Report, Diagnostic> {
-    let mut known = FactsFile::default();
-    if let Some(path) = &args.image_facts {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostic::new(&name, None, None, format!("cannot read image facts: {e}"))
-        })?;
-        known = FactsFile::parse(&text).map_err(|e| Diagnostic::new(&name, None, None, e))?;
-    }
-    let mut texts = Vec::new();
+    let known = match &args.image_facts {
+        Some(path) => FactsFile::read(path)?,
+        None => FactsFile::default(),
+    };
+    let mut loaded = Vec::new();
     let mut read_errors = Vec::new();
     for input in inputs {
         match input.read() {
-            Ok(text) => texts.push((input.display_name(), text)),
+            Ok(source) => loaded.push(source.load()),
             Err(error) => read_errors.push(error),
         }
     }
-    let (facts, mut pull_errors) =
-        super::facts::pull_for_manifests(&texts, &known, &args.registry)?;
-    policy.set_image_facts(Arc::new(FactsIndex::new(facts)));
-    let reports: Vec<Report> = texts
+    let options = setup::registry_options(&args.registry)
+        .map_err(|message| Diagnostic::new("<command line>", None, None, message))?;
+    let index = FactsIndex::new(known.clone());
+    let references: BTreeSet<String> = loaded
+        .iter()
+        .flat_map(|workloads| workloads.iter())
+        .flat_map(|workload| workload.images())
+        .filter(|image| index.lookup(image).is_none())
+        .map(|image| image.original.clone())
+        .collect();
+    let references: Vec<String> = references.into_iter().collect();
+    let mut facts = known;
+    let mut pull_errors = Vec::new();
+    for item in portcullis_facts::registry::collect(&references, &options) {
+        match item.result {
+            Ok((digest, image_facts)) => facts.insert(digest, image_facts),
+            Err(message) => pull_errors.push(Diagnostic::new(
+                &item.label,
+                None,
+                None,
+                format!("cannot collect image facts: {message}"),
+            )),
+        }
+    }
+    policy.set_image_facts(facts);
+    let reports: Vec<Report> = loaded
         .par_iter()
-        .map(|(name, text)| policy.check_source(name, text))
+        .map(|workloads| policy.check_workloads(workloads))
         .collect();
     let mut report = Report::concat(reports);
     report.errors.append(&mut read_errors);
@@ -253,56 +230,8 @@ fn check_with_pulled_facts(
     Ok(report)
 }
 
-/// A configuration as loaded: what is valid of it, its problems, and its text (for code
-/// frames).
-pub struct LoadedConfig {
-    pub config: Config,
-    pub errors: Vec<Diagnostic>,
-    pub text: Option<(String, Arc<str>)>,
-    /// The file it came from, when there is one.
-    pub path: Option<PathBuf>,
-}
-
-pub fn load_config(path: Option<&Path>) -> LoadedConfig {
-    let path = match path {
-        Some(path) => path.to_path_buf(),
-        None if Path::new(DEFAULT_CONFIG).is_file() => PathBuf::from(DEFAULT_CONFIG),
-        None => {
-            return LoadedConfig {
-                config: Config::default(),
-                errors: Vec::new(),
-                text: None,
-                path: None,
-            };
-        }
-    };
-    let name = path.display().to_string();
-    match files::read_text(&path, files::MAX_CONFIG_BYTES, files::Origin::Named) {
-        Ok(text) => {
-            log::info!("using configuration {name}");
-            let (config, errors) = Config::parse_lenient(&name, &text);
-            LoadedConfig {
-                config,
-                errors,
-                text: Some((name, text.into())),
-                path: Some(path),
-            }
-        }
-        Err(e) => LoadedConfig {
-            config: Config::default(),
-            errors: vec![Diagnostic::new(
-                &name,
-                None,
-                None,
-                format!("cannot read configuration: {e}"),
-            )],
-            text: None,
-            path: Some(path),
-        },
-    }
-}
-
-pub fn outcome(report: &Report, fail_on: Severity) -> Outcome {
+/// The exit status of a report: errors (2) before findings at or above `fail_on` (1).
+fn outcome(report: &Report, fail_on: Severity) -> Outcome {
     if !report.errors.is_empty() {
         Outcome::Errors
     } else if report.max_severity().is_some_and(|s| s >= fail_on) {
@@ -341,7 +270,7 @@ fn fatal(
         Format::Text => {
             let renderer = Renderer::new(printer.stderr_color());
             for error in &report.errors {
-                eprint!("{}", renderer.input_error(error, sources));
+                printer.err(&renderer.input_error(error, sources));
             }
         }
     }

@@ -2,22 +2,23 @@
 
 use crate::Outcome;
 use crate::args::ExplainArgs;
-use crate::output::Printer;
+use crate::printer::Printer;
+use crate::setup;
 
 pub fn run(args: ExplainArgs) -> std::io::Result<Outcome> {
-    let Some((rules, errors)) = super::load_rules_or_report(&args.rule_source) else {
+    let printer = Printer::new(crate::args::ColorChoice::Auto);
+    let Some((rules, errors)) = setup::load_rules_or_report(&args.rule_source, &printer) else {
         return Ok(Outcome::Errors);
     };
-    let printer = Printer::stdout(crate::args::ColorChoice::Auto);
     let Some(rule) = rules.get(&args.rule) else {
         let known = rules.ids().join(", ");
-        eprintln!(
-            "error: unknown rule `{}`\n  help: known rules: {known}",
+        printer.error(&format!(
+            "unknown rule `{}`\n  help: known rules: {known}",
             args.rule
-        );
+        ));
         return Ok(Outcome::Errors);
     };
-    printer.text(&portcullis_engine::rules::render_markdown(rule))?;
+    printer.text(&rule.reference_markdown())?;
     Ok(if errors.is_empty() {
         Outcome::Clean
     } else {

@@ -1,5 +1,6 @@
 //! `portcullis new rule NAME`: a rule and its tests that pass as generated, to edit from.
 
+use crate::printer::Printer;
 use std::path::Path;
 
 use portcullis_engine::RuleSet;
@@ -99,23 +100,27 @@ cases:
       - {container: app}
 "#;
 
+/// Runs `new rule`.
 pub fn run_rule(args: NewRuleArgs) -> std::io::Result<Outcome> {
+    let printer = Printer::new(crate::args::ColorChoice::Auto);
     match scaffold(&args.name, &args.dir) {
         Ok(created) => {
+            let mut out = String::new();
             for path in &created {
-                println!("created {path}");
+                out.push_str(&format!("created {path}\n"));
             }
             let dir = args.dir.display();
-            println!(
+            out.push_str(&format!(
                 "\nnext steps (docs/writing-rules.md walks through them):\n  \
                  portcullis test {dir}\n      run its tests\n  \
                  portcullis test --watch {dir}\n      re-run them on every save\n  \
-                 portcullis check --rules {dir} MANIFESTS...\n      use the rule"
-            );
+                 portcullis check --rules {dir} MANIFESTS...\n      use the rule\n"
+            ));
+            printer.text(&out)?;
             Ok(Outcome::Clean)
         }
         Err(message) => {
-            eprintln!("error: {message}");
+            printer.error(&message);
             Ok(Outcome::Errors)
         }
     }
@@ -123,7 +128,7 @@ pub fn run_rule(args: NewRuleArgs) -> std::io::Result<Outcome> {
 
 /// Writes `<dir>/<id>.rhai` and `<dir>/<id>.tests.yaml`; never overwrites.
 fn scaffold(id: &str, dir: &Path) -> Result<Vec<String>, String> {
-    if !portcullis_engine::rules::is_rule_id(id) {
+    if !portcullis_engine::Rule::is_valid_id(id) {
         return Err(format!(
             "`{id}` is not a rule id: use kebab-case (lowercase letters, digits and `-`), e.g. `require-owner-label`"
         ));

@@ -2,13 +2,14 @@
 
 use crate::Outcome;
 use crate::args::{ListFormat as Format, RulesArgs};
-use crate::output::Printer;
+use crate::printer::Printer;
+use crate::setup;
 
 pub fn run(args: RulesArgs) -> std::io::Result<Outcome> {
-    let Some((rules, errors)) = super::load_rules_or_report(&args.rule_source) else {
+    let printer = Printer::new(crate::args::ColorChoice::Auto);
+    let Some((rules, errors)) = setup::load_rules_or_report(&args.rule_source, &printer) else {
         return Ok(Outcome::Errors);
     };
-    let printer = Printer::stdout(crate::args::ColorChoice::Auto);
     match args.format {
         Format::Json => {
             let list: Vec<serde_json::Value> = rules

@@ -1,39 +1,102 @@
 //! `portcullis test [PATH]...`: run rule test files and show expected versus actual
-//! findings for every case that fails.
+//! findings for every case that fails; with `--watch`, again on every save.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anstyle::{AnsiColor, Style};
-use portcullis_engine::rules::BUILTIN_RULE_TESTS;
 use portcullis_engine::testing::{self, FileOutcome, TEST_FILE_SUFFIX, TestFileError};
 
 use crate::Outcome;
 use crate::args::{RuleSourceArgs, TestArgs};
 use crate::diagnostics::Renderer;
-use crate::output::Printer;
+use crate::printer::{Printer, banner, clock};
+use crate::setup;
+use crate::watcher::{self, Watcher};
 
+/// Runs `test` (or `test --watch`).
 pub fn run(args: TestArgs) -> std::io::Result<Outcome> {
+    let printer = Printer::new(args.color);
     if args.watch {
-        return super::watch::run_test(args);
+        return watch(args, printer);
     }
-    let printer = Printer::stdout(args.color);
     let (text, outcome) = run_once(&args, &printer);
     printer.text(&text)?;
     Ok(outcome)
 }
 
+/// `test --watch`: the tests again whenever a rule, a test file or a manifest they name
+/// changes, until Ctrl-C.
+fn watch(args: TestArgs, printer: Printer) -> std::io::Result<Outcome> {
+    let plan = match plan(&args) {
+        Ok(plan) => plan,
+        Err(message) => {
+            printer.error(&message);
+            return Ok(Outcome::Errors);
+        }
+    };
+    if plan.builtin_tests {
+        printer.error("--watch needs the directories holding your rules and tests");
+        return Ok(Outcome::Errors);
+    }
+    let roots = plan
+        .rule_source
+        .rules
+        .iter()
+        .filter_map(|dir| watcher::root_for(dir, true))
+        .collect();
+    let mut watch = match Watcher::start(roots, setup::stop_handle()) {
+        Ok(watch) => watch,
+        Err(message) => {
+            printer.error(&message);
+            return Ok(Outcome::Errors);
+        }
+    };
+    let run = |title: &str| -> std::io::Result<()> {
+        let (text, _) = run_once(&args, &printer);
+        printer.text(&banner(&printer, title))?;
+        printer.text(&text)?;
+        printer.text(&printer.paint(
+            Style::new().dimmed(),
+            "watching rules and tests for changes (Ctrl-C to stop)\n",
+        ))
+    };
+    run(&format!("{} tested", clock()))?;
+    while let Some(mut paths) = watch.next() {
+        // Tests read rules, test files and the manifests they name: any file but editor
+        // droppings counts.
+        paths.retain(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.ends_with('~'))
+        });
+        if paths.is_empty() {
+            continue;
+        }
+        if setup::stop_handle().is_stopped() {
+            break;
+        }
+        run(&format!(
+            "{} {}",
+            clock(),
+            watcher::describe_changes(&paths)
+        ))?;
+    }
+    printer.text("stopped watching\n")?;
+    Ok(Outcome::Clean)
+}
+
 /// What `portcullis test` loads: the rule directories and the test files in them.
-pub struct Plan {
-    pub rule_source: RuleSourceArgs,
+struct Plan {
+    rule_source: RuleSourceArgs,
     /// Test files on disk; empty when testing the embedded default pack.
-    pub test_files: Vec<PathBuf>,
-    pub builtin_tests: bool,
+    test_files: Vec<PathBuf>,
+    builtin_tests: bool,
 }
 
 /// Works out what to load from the paths: directories hold rules and tests, files are
 /// test files whose directory holds their rule.
-pub fn plan(args: &TestArgs) -> Result<Plan, String> {
+fn plan(args: &TestArgs) -> Result<Plan, String> {
     let mut rule_dirs: Vec<PathBuf> = Vec::new();
     let mut test_files = Vec::new();
     for path in &args.paths {
@@ -74,13 +137,13 @@ pub fn plan(args: &TestArgs) -> Result<Plan, String> {
 }
 
 /// Runs the tests once; returns the text to print and the outcome.
-pub fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
+fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
     let started = Instant::now();
     let plan = match plan(args) {
         Ok(plan) => plan,
         Err(message) => return (format!("error: {message}\n"), Outcome::Errors),
     };
-    let (rules, rule_errors) = super::load_rules(&plan.rule_source);
+    let (rules, rule_errors) = setup::load_rules(&plan.rule_source);
     let mut out = String::new();
     let renderer = Renderer::new(printer.color());
     for error in &rule_errors {
@@ -88,7 +151,7 @@ pub fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
     }
     let mut results = Vec::new();
     if plan.builtin_tests {
-        for (name, text) in BUILTIN_RULE_TESTS {
+        for (name, text) in testing::builtin_test_files() {
             let path = Path::new("builtin:").join(name);
             results.push(testing::run_test_source(&rules, &path, text));
         }

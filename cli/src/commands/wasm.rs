@@ -4,43 +4,68 @@
 //! rules area with the user's rules and configuration: no compiler involved. Everything is
 //! checked first, with the CLI's messages, so a module never carries rules that fail to load.
 
-use portcullis_engine::files;
 use std::path::Path;
 use std::time::Duration;
 
-use portcullis_engine::FactsFile;
+use portcullis_engine::facts::FactsFile;
+use portcullis_engine::{RuleSet, files};
 use portcullis_wasm_plugin::Plugin;
 use portcullis_wasm_plugin::bundle::{self, Bundle, BundledRule};
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::args::{WasmBuildArgs, WasmCommand, WasmRunArgs};
+use crate::args::{ColorChoice, WasmBuildArgs, WasmCommand, WasmRunArgs};
+use crate::printer::Printer;
 use crate::wasm_host::{Abi, Host};
 
 include!(concat!(env!("OUT_DIR"), "/wasm_modules.rs"));
 
+/// Runs `wasm build` or `wasm run`.
 pub fn run(command: WasmCommand) -> std::io::Result<Outcome> {
+    let printer = Printer::new(ColorChoice::Auto);
     let result = match command {
-        WasmCommand::Build(args) => build(&args),
-        WasmCommand::Run(args) => run_module(&args),
+        WasmCommand::Build(args) => build(&args, &printer),
+        WasmCommand::Run(args) => run_module(&args, &printer),
     };
-    result.or_else(|message| {
-        eprintln!("error: {message}");
-        Ok(Outcome::Errors)
-    })
+    match result {
+        Ok(outcome) => Ok(outcome),
+        Err(Failure::Io(e)) => Err(e),
+        Err(Failure::Message(message)) => {
+            printer.error(&message);
+            Ok(Outcome::Errors)
+        }
+    }
+}
+
+/// Why a wasm command stopped: a message for the user, or output that could not be written.
+enum Failure {
+    Message(String),
+    Io(std::io::Error),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Message(message)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Io(e)
+    }
 }
 
 /// Largest module `wasm run` loads (ours are under 4 MB).
 const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
 
-fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
+fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {
     if MODULES.is_empty() {
-        return Err(
+        return Err(Failure::Message(
             "this portcullis was built without WebAssembly modules: install the \
                     wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it \
                     (see the README)"
                 .into(),
-        );
+        ));
     }
     let mut bundle = Bundle::default();
     for path in &args.rules {
@@ -71,45 +96,48 @@ fn build(args: &WasmBuildArgs) -> Result<Outcome, String> {
     let plugin = Plugin::with_bundle(bundle.clone())?;
     let check = plugin.validate_settings(&Value::Null);
     if !check.valid {
-        return Err(check.message.unwrap_or_default());
+        return Err(Failure::Message(check.message.unwrap_or_default()));
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
+    let mut out = String::new();
     for (name, bytes) in MODULES {
         let mut module = bytes.to_vec();
         bundle::write(&mut module, &bundle).map_err(|e| format!("{name}: {e}"))?;
         let path = args.out.join(name);
         std::fs::write(&path, &module).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("{} ({} bytes)", path.display(), module.len());
+        out.push_str(&format!("{} ({} bytes)\n", path.display(), module.len()));
     }
     let total = plugin.rules().rules().len();
     let custom = bundle.rules.len();
     if args.rules.is_empty() {
-        println!("{total} rules: {total} built-in, no custom rules");
+        out.push_str(&format!(
+            "{total} rules: {total} built-in, no custom rules\n"
+        ));
     } else {
         let paths: Vec<String> = args.rules.iter().map(|p| p.display().to_string()).collect();
-        println!(
-            "{total} rules: {} built-in, {custom} from {}",
+        out.push_str(&format!(
+            "{total} rules: {} built-in, {custom} from {}\n",
             total - custom,
             paths.join(", ")
-        );
+        ));
     }
     if let Some(summary) = facts_summary {
-        println!("{summary}");
+        out.push_str(&format!("{summary}\n"));
     }
+    printer.text(&out)?;
     Ok(Outcome::Clean)
 }
 
 /// The rules at `path`: one `.rhai` file, or a folder's `*.rhai` files sorted by name (the
 /// engine's listing, so `check --rules` and `wasm build --rules` read the same files).
 fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
-    let files = portcullis_engine::rules::rule_files(path)
-        .map_err(|e| format!("{}: {}", e.origin, e.message))?;
+    let files = RuleSet::rule_files(path).map_err(|e| format!("{}: {}", e.origin, e.message))?;
     files
         .into_iter()
         .map(|file| {
-            let source = portcullis_engine::rules::read_rule_file(&file)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let source =
+                RuleSet::read_rule_file(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let id = file
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -124,7 +152,7 @@ fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
         .collect()
 }
 
-fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
+fn run_module(args: &WasmRunArgs, printer: &Printer) -> Result<Outcome, Failure> {
     let bytes = files::read_bytes(&args.module, MAX_MODULE_BYTES, files::Origin::Named)
         .map_err(|e| format!("{}: {e}", args.module.display()))?;
     let request = read_json(&args.request)?;
@@ -137,10 +165,7 @@ fn run_module(args: &WasmRunArgs) -> Result<Outcome, String> {
         host.abi.name()
     );
     let answer = host.validate(&request, &args.entrypoint)?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&answer).unwrap_or_default()
-    );
+    printer.json(&serde_json::to_string_pretty(&answer).unwrap_or_default())?;
     let allowed = match host.abi {
         Abi::Opa => {
             let result = &answer[0]["result"];

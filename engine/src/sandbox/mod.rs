@@ -10,6 +10,8 @@
 //! the `api_docs` module generates the rule API reference.
 
 mod budget;
+#[cfg(test)]
+mod tests;
 
 pub use budget::StopHandle;
 pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
@@ -29,17 +31,24 @@ use crate::image::{ImagePattern, ImagePatternSet, ImageRef};
 use crate::workload::{Container, EnvVar, Workload};
 
 /// Resource limits applied to every rule evaluation.
+/// Build one with `Limits { field: value, ..Limits::default() }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Rhai operations per rule per workload.
     pub max_operations: u64,
+    /// Depth of function calls (runaway recursion).
     pub max_call_levels: usize,
+    /// Depth of nested expressions at the top level of a rule, checked when it compiles.
     pub max_expr_depth: usize,
+    /// Depth of nested expressions inside functions, checked when it compiles.
     pub max_function_expr_depth: usize,
-    /// Bytes.
+    /// Bytes of any string, and of all strings in an array or map.
     pub max_string_size: usize,
+    /// Elements of an array, nested arrays counted.
     pub max_array_size: usize,
+    /// Entries of a map, nested maps counted.
     pub max_map_size: usize,
+    /// Variables in scope at once.
     pub max_variables: usize,
     /// Wall-clock time one rule may run on one workload; `None`: the operation limit only.
     /// The operation limit alone does not bound time: one `regex_match` over a long string

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use portcullis_engine::sandbox::Limits;
-use portcullis_engine::{Report, RuleSet};
+use crate::sandbox::Limits;
+use crate::{Report, RuleSet};
 
 const POD: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: app, image: 'nginx:1.27'}]\n";
 
@@ -30,8 +30,8 @@ fn run_with(body: &str, limits: &Limits) -> Report {
     rules
         .add_source("good.rhai", &rule("good", GOOD), None)
         .unwrap();
-    let policy = portcullis_tests::default_policy(&rules);
-    policy.check_source("pod.yaml", POD)
+    let policy = crate::Policy::builder(&rules).build().unwrap();
+    policy.check(&crate::Source::from_text("pod.yaml", POD))
 }
 
 fn assert_tripped(body: &str, expected: &str) {
@@ -75,8 +75,8 @@ fn runaway_recursion_trips_the_call_depth_limit() {
     let mut rules = RuleSet::empty();
     let source = "const META = #{ id: \"bad\", title: \"t\", severity: \"low\", remediation: \"r\" };\nfn deeper(n) { deeper(n + 1) }\nfn check(workload, settings) { deeper(0) }\n";
     rules.add_source("bad.rhai", source, None).unwrap();
-    let policy = portcullis_tests::default_policy(&rules);
-    let report = policy.check_source("pod.yaml", POD);
+    let policy = crate::Policy::builder(&rules).build().unwrap();
+    let report = policy.check(&crate::Source::from_text("pod.yaml", POD));
     assert!(
         report.errors[0].message.contains("call-depth limit"),
         "{:?}",
@@ -302,11 +302,11 @@ fn the_time_limit_applies_per_workload() {
     rules
         .add_source("bad.rhai", &rule("bad", "loop { }"), None)
         .unwrap();
-    let policy = portcullis_tests::default_policy(&rules);
+    let policy = crate::Policy::builder(&rules).build().unwrap();
     let pods: String = (0..3)
         .map(|i| POD.replace("name: web", &format!("name: web{i}")) + "---\n")
         .collect();
-    let report = policy.check_source("pods.yaml", &pods);
+    let report = policy.check(&crate::Source::from_text("pods.yaml", &pods));
     assert_eq!(report.errors.len(), 3, "{report:?}");
 }
 
@@ -322,13 +322,13 @@ fn a_stopped_rule_set_ends_running_evaluations() {
         .add_source("bad.rhai", &rule("bad", "loop { }"), None)
         .unwrap();
     let stop = rules.stop_handle().clone();
-    let policy = portcullis_tests::default_policy(&rules);
+    let policy = crate::Policy::builder(&rules).build().unwrap();
     let stopper = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
         stop.stop();
     });
     // Without a stop, this loop has neither an operation nor a time limit.
-    let report = policy.check_source("pod.yaml", POD);
+    let report = policy.check(&crate::Source::from_text("pod.yaml", POD));
     stopper.join().unwrap();
     assert!(
         report.errors[0].message.contains("stopped"),

@@ -139,21 +139,58 @@ impl Container {
 /// A pod-carrying Kubernetes object, normalized.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub kind: String,
-    pub api_version: String,
-    pub name: String,
+    pub(crate) kind: String,
+    pub(crate) api_version: String,
+    pub(crate) name: String,
     /// The object's namespace, or `default`.
-    pub namespace: String,
-    pub service_account_name: Option<String>,
-    pub image_pull_secrets: Vec<String>,
+    pub(crate) namespace: String,
+    pub(crate) service_account_name: Option<String>,
+    pub(crate) image_pull_secrets: Vec<String>,
     /// Field path of the pod spec, e.g. `spec.template.spec`.
-    pub pod_spec_path: String,
-    pub containers: Vec<Arc<Container>>,
+    pub(crate) pod_spec_path: String,
+    pub(crate) containers: Vec<Arc<Container>>,
     /// The whole object, for rules that need fields the view does not carry.
-    pub raw: Arc<Value>,
+    pub(crate) raw: Arc<Value>,
     /// 0-based document index and 1-based line in the source.
-    pub document: usize,
-    pub line: usize,
+    pub(crate) document: usize,
+    pub(crate) line: usize,
+}
+
+impl Workload {
+    /// The object's kind (`Deployment`, `Pod`, …).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The object's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The object's namespace, `default` when it has none.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The names of its containers (init, regular and ephemeral), in manifest order.
+    pub fn container_names(&self) -> impl Iterator<Item = &str> {
+        self.containers.iter().map(|c| c.name.as_str())
+    }
+
+    /// The images its containers run, where the reference is valid.
+    pub fn images(&self) -> impl Iterator<Item = &ImageRef> {
+        self.containers.iter().filter_map(|c| c.image.valid())
+    }
+
+    /// The whole object as read (merge keys applied, YAML 1.1 scalars resolved).
+    pub fn object(&self) -> &Value {
+        &self.raw
+    }
+
+    /// 1-based line where the object starts in its source.
+    pub fn line(&self) -> usize {
+        self.line
+    }
 }
 
 // Labels and annotations are read from the object when asked for: most rules never look at
@@ -564,6 +601,9 @@ fn as_int(value: &Value) -> Option<i64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
 //! Property tests: the image-reference parser and normalization.
 
-use portcullis_engine::ImageRef;
-use portcullis_engine::load::LoadedObject;
-use portcullis_engine::workload::{Normalized, normalize};
+use crate::image::ImageRef;
+use crate::load::LoadedObject;
+use crate::workload::{Normalized, normalize};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -178,7 +178,7 @@ proptest! {
             }
         };
         let pod = view("Pod");
-        for (kind, _) in portcullis_engine::workload::POD_KINDS {
+        for (kind, _) in crate::workload::POD_KINDS {
             let w = view(kind);
             prop_assert_eq!(&w.namespace, &pod.namespace);
             prop_assert_eq!(w.pod_labels(), pod.pod_labels());

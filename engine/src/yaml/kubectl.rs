@@ -11,9 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use portcullis_engine::load::{Loaded, load_source, split_yaml_documents};
-use portcullis_tests::workspace_root;
 use serde_json::Value;
+
+use crate::load::{Loaded, load_source, split_yaml_documents};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 fn kubectl() -> Option<PathBuf> {
     let found = Command::new("kubectl")
@@ -77,7 +81,7 @@ fn portcullis_objects(text: &str) -> Option<Vec<Value>> {
     for item in load_source("doc.yaml", text) {
         match item {
             Loaded::Object(object) => objects.push(object.value),
-            Loaded::Skipped { .. } => {}
+            Loaded::Skipped => {}
             Loaded::Error(_) => return None,
         }
     }

@@ -593,6 +593,9 @@ fn is_yaml_float(text: &str) -> bool {
 }
 
 #[cfg(test)]
+mod kubectl;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -362,7 +362,7 @@ mod tests {
         let mut file = FactsFile::default();
         file.insert(
             digest.clone(),
-            portcullis_engine::ImageFacts {
+            portcullis_engine::facts::ImageFacts {
                 references: ["docker.io/library/amazonlinux:1".to_string()].into(),
                 ..Default::default()
             },

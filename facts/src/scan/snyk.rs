@@ -242,8 +242,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
-    use portcullis_engine::ImageFacts;
     use portcullis_engine::facts::FactsFile;
+    use portcullis_engine::facts::ImageFacts;
 
     use super::*;
     use crate::scan::merge_report;
