@@ -9,6 +9,7 @@ pub mod layers;
 pub mod local;
 pub mod registry;
 pub mod scan;
+pub mod tarball;
 
 use std::io::Read;
 

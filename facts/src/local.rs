@@ -264,7 +264,7 @@ impl OciLayout {
         let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| format!("manifest {}: {e}", manifest_descriptor.digest))?;
         let config = self.small_blob(&manifest.config)?;
-        let mut scanner = FilesystemScanner::new();
+        let mut scanner = FilesystemScanner::with_max_layer_size(max_layer_size);
         let mut layers = Vec::new();
         for layer in &manifest.layers {
             check_layer_size(layer, max_layer_size)?;
@@ -488,7 +488,7 @@ impl DockerArchive {
             .read_to_end(&mut config)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
         let config_digest = sha256_digest(&config);
-        let mut scanner = FilesystemScanner::new();
+        let mut scanner = FilesystemScanner::with_max_layer_size(max_layer_size);
         let mut layers = Vec::new();
         for name in &image.layers {
             let mut reader = CheckedReader::new(self.open_file(name)?, max_layer_size);

@@ -272,7 +272,7 @@ fn collect_one(
         .block_on(client.pull_blob(reference, &manifest.config, &mut config))
         .map_err(describe)?;
 
-    let mut scanner = FilesystemScanner::new();
+    let mut scanner = FilesystemScanner::with_max_layer_size(options.max_layer_size);
     let mut layers = Vec::new();
     let count = manifest.layers.len();
     for (i, layer) in manifest.layers.iter().enumerate() {
