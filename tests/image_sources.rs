@@ -785,3 +785,460 @@ fn a_registry_that_stops_answering_mid_layer_times_out() {
         started.elapsed()
     );
 }
+
+// ---- Hostile registries (issue 10): fake registries in this file, no tools needed ----
+
+/// What a fake registry answers for one path.
+#[derive(Clone)]
+enum Reply {
+    /// 200 with this content type and body.
+    Body(&'static str, Vec<u8>),
+    /// This status and a body that never ends (until the client hangs up).
+    Endless(u16),
+    /// 200 with a body of `len` bytes, one byte every `every`.
+    Trickle(usize, Duration),
+    /// 404 with a small Distribution API error.
+    Missing,
+}
+
+/// A registry on 127.0.0.1 answering `route(path)`; its threads end when clients hang up.
+fn fake_registry(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let route = std::sync::Arc::new(route);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let route = route.clone();
+            std::thread::spawn(move || serve_connection(stream, &*route));
+        }
+    });
+    port
+}
+
+fn serve_connection(stream: TcpStream, route: &dyn Fn(&str) -> Reply) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+            line.clear();
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+        match route(&path) {
+            Reply::Body(content_type, body) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(header.as_bytes()).is_err() || stream.write_all(&body).is_err()
+                {
+                    return;
+                }
+            }
+            Reply::Missing => {
+                let body =
+                    br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+                let header = format!(
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let _ = stream.write_all(body);
+            }
+            Reply::Endless(status) => {
+                let header = format!(
+                    "HTTP/1.1 {status} Whatever\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let chunk = vec![b'{'; 64 * 1024];
+                while stream.write_all(&chunk).is_ok() {}
+                return;
+            }
+            Reply::Trickle(len, every) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {len}\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for _ in 0..len {
+                    if stream.write_all(b" ").and_then(|_| stream.flush()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            }
+        }
+    }
+}
+
+/// A small image (`bin/sh`, root user) as registry blobs: (manifest, path -> reply).
+struct Blobs {
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    config: Vec<u8>,
+    config_digest: String,
+    layer: Vec<u8>,
+    layer_digest: String,
+}
+
+fn small_image() -> &'static Blobs {
+    static BLOBS: OnceLock<Blobs> = OnceLock::new();
+    BLOBS.get_or_init(|| {
+        let dir = scratch_dir("image-sources-small-image");
+        rootfs(&dir.join("root"), &[("bin/sh", b"\x7fELF sh")], &[]);
+        let layer = run_tool(
+            "tar",
+            &["-cf", "-", "-C", dir.join("root").to_str().unwrap(), "bin"],
+        )
+        .stdout;
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"User":""}}"#.to_vec();
+        let layer_digest = format!("sha256:{}", sha256_hex(&layer));
+        let config_digest = format!("sha256:{}", sha256_hex(&config));
+        let manifest = image_manifest(
+            &config_digest,
+            config.len() as u64,
+            &layer_digest,
+            layer.len(),
+        );
+        Blobs {
+            manifest_digest: format!("sha256:{}", sha256_hex(&manifest)),
+            manifest,
+            config,
+            config_digest,
+            layer,
+            layer_digest,
+        }
+    })
+}
+
+fn image_manifest(
+    config_digest: &str,
+    config_size: u64,
+    layer_digest: &str,
+    layer_size: usize,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap()
+}
+
+/// The small image's blobs, for any repository: `None` for other paths.
+fn small_image_route(path: &str) -> Option<Reply> {
+    let blobs = small_image();
+    if path == "/v2/" {
+        Some(Reply::Body("application/json", b"{}".to_vec()))
+    } else if path.ends_with("/manifests/1.0") || path.ends_with(&blobs.manifest_digest) {
+        Some(Reply::Body(
+            "application/vnd.oci.image.manifest.v1+json",
+            blobs.manifest.clone(),
+        ))
+    } else if path.ends_with(&blobs.config_digest) {
+        Some(Reply::Body(
+            "application/octet-stream",
+            blobs.config.clone(),
+        ))
+    } else if path.ends_with(&blobs.layer_digest) {
+        Some(Reply::Body("application/octet-stream", blobs.layer.clone()))
+    } else {
+        None
+    }
+}
+
+/// Runs portcullis; fails the test if it has not finished in `limit` (it is killed).
+fn portcullis_within(args: &[&str], limit: Duration) -> Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = scratch_dir(&format!("image-sources-run-{run}"));
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = Command::new(portcullis_binary())
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("PORTCULLIS_REGISTRY_PASSWORD")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("portcullis runs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "portcullis {} did not finish within {limit:?}: {}",
+                args.join(" "),
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
+}
+
+/// Collects `bad` and then `good` from the fake registry: the bad image must fail with a
+/// message containing each of `expected`, quickly, and the good one must still be in the
+/// facts file.
+fn bad_image_fails_alone(port: u16, bad: &str, timeout: &str, expected: &[&str]) {
+    let dir = scratch_dir(&format!(
+        "image-sources-hostile-{}",
+        bad.replace([':', '/'], "-")
+    ));
+    let out = dir.join("facts.json");
+    let bad_reference = format!("127.0.0.1:{port}/{bad}");
+    let good_reference = format!("127.0.0.1:{port}/shop/good:1.0");
+    let started = Instant::now();
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &bad_reference,
+            &good_reference,
+            "--registry-timeout",
+            timeout,
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    for needle in expected {
+        assert!(text.contains(needle), "`{needle}` not in: {text}");
+    }
+    assert!(text.contains(&bad_reference), "{text}");
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, small_image().manifest_digest);
+    assert!(facts.references.contains(&good_reference), "{facts:?}");
+    assert_eq!(facts.filesystem.as_ref().unwrap().shells, vec!["sh"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Issue 10: an endless manifest body grew to 3-4 GB and aborted the run: no facts file.
+#[test]
+fn an_endless_manifest_body_fails_that_image_only() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/bad/") {
+            Reply::Endless(200)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/bad:1.0",
+        "5",
+        &["sent more than 4.0 MiB for the manifest (the cap for a manifest)"],
+    );
+
+    // `check --pull-facts` too: the good image is checked with its facts, the bad one is
+    // an error entry, and the report is complete.
+    let dir = scratch_dir("image-sources-hostile-pull");
+    let manifests = dir.join("pods.yaml");
+    std::fs::write(
+        &manifests,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: bad}}\nspec:\n  containers: [{{name: app, image: \"127.0.0.1:{port}/shop/bad:1.0\"}}]\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {{name: good}}\nspec:\n  containers: [{{name: app, image: \"127.0.0.1:{port}/shop/good:1.0\"}}]\n"
+        ),
+    )
+    .unwrap();
+    let output = portcullis_within(
+        &[
+            "check",
+            manifests.to_str().unwrap(),
+            "--pull-facts",
+            "--no-facts-cache",
+            "--select",
+            "non-minimal-image",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = portcullis_tests::finding_keys(&report);
+    assert_eq!(
+        findings,
+        vec![(
+            "non-minimal-image".to_string(),
+            "good".to_string(),
+            "app".to_string()
+        )]
+    );
+    let errors = report["errors"].to_string();
+    assert!(
+        errors.contains("shop/bad:1.0") && errors.contains("cap"),
+        "{errors}"
+    );
+}
+
+/// Issue 10: so did an endless body on a 404.
+#[test]
+fn an_endless_error_body_fails_that_image_only() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/gone/") {
+            Reply::Endless(404)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(port, "shop/gone:1.0", "5", &["not found", "HTTP 404"]);
+}
+
+/// Issue 10: and a config blob larger than its descriptor says (read whole before).
+#[test]
+fn a_config_blob_larger_than_its_descriptor_fails_that_image_only() {
+    let blobs = small_image();
+    let lying = image_manifest(
+        &blobs.config_digest,
+        100,
+        &blobs.layer_digest,
+        blobs.layer.len(),
+    );
+    let huge = image_manifest(
+        &blobs.config_digest,
+        3 << 30,
+        &blobs.layer_digest,
+        blobs.layer.len(),
+    );
+    let port = fake_registry(move |path| {
+        if path.starts_with("/v2/shop/lying/manifests/") {
+            Reply::Body("application/vnd.oci.image.manifest.v1+json", lying.clone())
+        } else if path.starts_with("/v2/shop/huge/manifests/") {
+            Reply::Body("application/vnd.oci.image.manifest.v1+json", huge.clone())
+        } else if path.starts_with("/v2/shop/lying/blobs/")
+            || path.starts_with("/v2/shop/huge/blobs/")
+        {
+            Reply::Endless(200)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/lying:1.0",
+        "5",
+        &["sent more than 100 B for the image config (the size its descriptor gives)"],
+    );
+    bad_image_fails_alone(
+        port,
+        "shop/huge:1.0",
+        "5",
+        &["over the cap of 16.0 MiB for a config"],
+    );
+}
+
+/// Issue 10: a registry sending a byte every so often was never timed out: each read came
+/// within `--registry-timeout`. The whole request now has a deadline.
+#[test]
+fn a_slow_loris_registry_is_cut_off_by_the_request_deadline() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/slow/") {
+            Reply::Trickle(1000, Duration::from_millis(300))
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/slow:1.0",
+        "1",
+        &[
+            "timed out",
+            "took longer than 2s, the deadline for the whole request",
+        ],
+    );
+}
+
+/// Issue 10 (item 6): an index whose entry is itself an index was reported "not found".
+#[test]
+fn a_nested_index_is_followed_to_the_platform_manifest() {
+    let blobs = small_image();
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+    }))
+    .unwrap();
+    let inner_digest = format!("sha256:{}", sha256_hex(&inner));
+    let outer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": inner_digest, "size": inner.len()}],
+    }))
+    .unwrap();
+    let outer_digest = format!("sha256:{}", sha256_hex(&outer));
+    let inner_path = inner_digest.clone();
+    let port = fake_registry(move |path| {
+        if path == "/v2/shop/nested/manifests/2.0" {
+            Reply::Body("application/vnd.oci.image.index.v1+json", outer.clone())
+        } else if path.ends_with(&inner_path) {
+            Reply::Body("application/vnd.oci.image.index.v1+json", inner.clone())
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    let dir = scratch_dir("image-sources-nested-index");
+    let out = dir.join("facts.json");
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &format!("127.0.0.1:{port}/shop/nested:2.0"),
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, blobs.manifest_digest);
+    let expected: std::collections::BTreeSet<String> = [outer_digest, inner_digest].into();
+    assert_eq!(facts.index_digests, expected);
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &format!("127.0.0.1:{port}/shop/nested:2.0"),
+            "--platform",
+            "linux/arm64",
+            "--no-facts-cache",
+            "-o",
+            dir.join("arm.json").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(
+            "no manifest for linux/arm64 (nor has the index nested in it); it has: linux/amd64"
+        ),
+        "{text}"
+    );
+}
