@@ -1242,3 +1242,173 @@ fn a_nested_index_is_followed_to_the_platform_manifest() {
         "{text}"
     );
 }
+
+// ---- Hostile files on disk (issue 10): OCI layouts and `docker save` archives ----
+
+/// An OCI layout of the small image under tag `1.0` (and, with `nested`, the same image
+/// behind an index nested in an index, under tag `2.0`).
+fn small_layout(dir: &Path, nested: bool) -> PathBuf {
+    let blobs = small_image();
+    let layout = dir.join("layout");
+    let blob_dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = sha256_hex(bytes);
+        std::fs::write(blob_dir.join(&hex), bytes).unwrap();
+        format!("sha256:{hex}")
+    };
+    put(&blobs.manifest);
+    put(&blobs.config);
+    put(&blobs.layer);
+    let mut entries = vec![serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "1.0"},
+    })];
+    if nested {
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+                           "platform": {"os": "linux", "architecture": "amd64"}}],
+        }))
+        .unwrap();
+        let inner_digest = put(&inner);
+        let outer = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                           "digest": inner_digest, "size": inner.len()}],
+        }))
+        .unwrap();
+        let outer_digest = put(&outer);
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": outer_digest, "size": outer.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "2.0"},
+        }));
+    }
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": entries})).unwrap(),
+    )
+    .unwrap();
+    layout
+}
+
+fn collect_from(source: &str, path: &Path, reference: &str, out: &Path) -> Output {
+    portcullis_within(
+        &[
+            "facts",
+            "collect",
+            reference,
+            source,
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    )
+}
+
+/// Issue 10 (item 6): a nested index in an OCI layout was read as a manifest
+/// ("missing field `config`").
+#[test]
+fn a_nested_index_in_an_oci_layout_is_followed() {
+    let dir = scratch_dir("image-sources-layout-nested");
+    let layout = small_layout(&dir, true);
+    let out = dir.join("facts.json");
+    let output = collect_from("--oci-layout", &layout, "shop/app:2.0", &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, small_image().manifest_digest);
+    assert_eq!(facts.index_digests.len(), 2, "{facts:?}");
+}
+
+/// Issue 10 (item 4): files of an OCI layout and `docker save` archives must be regular
+/// files within their caps: a FIFO made `open` wait for a writer forever.
+#[test]
+fn layout_and_archive_files_must_be_regular_and_within_their_caps() {
+    let dir = scratch_dir("image-sources-layout-files");
+    let out = dir.join("facts.json");
+    let fifo = |path: &Path| {
+        let _ = std::fs::remove_file(path);
+        run_tool("mkfifo", &[path.to_str().unwrap()]);
+    };
+
+    // index.json as a FIFO, then as a 17 MiB (sparse) file.
+    let layout = small_layout(&dir.join("a"), false);
+    fifo(&layout.join("index.json"));
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("index.json: not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(layout.join("index.json")).unwrap();
+    std::fs::File::create(layout.join("index.json"))
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("index.json: larger than 16.0 MiB, the cap for an OCI layout index"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A layer blob that is a FIFO.
+    let layout = small_layout(&dir.join("b"), false);
+    let layer_hex = small_image()
+        .layer_digest
+        .trim_start_matches("sha256:")
+        .to_string();
+    fifo(&layout.join("blobs/sha256").join(layer_hex));
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A `docker save` archive that is a FIFO, and one whose first header is a GNU long
+    // name claiming 1.5 GiB (a sparse file: no disk used).
+    let archive = dir.join("archive.tar");
+    fifo(&archive);
+    let output = collect_from("--docker-archive", &archive, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(&archive).unwrap();
+    let mut header = [0u8; 512];
+    header[..13].copy_from_slice(b"././@LongLink");
+    header[100..107].copy_from_slice(b"0000644");
+    header[124..135].copy_from_slice(format!("{:011o}", 1536u64 << 20).as_bytes());
+    header[156] = b'L';
+    header[257..265].copy_from_slice(b"ustar  \0");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut file = std::fs::File::create(&archive).unwrap();
+    file.write_all(&header).unwrap();
+    file.set_len(512 + (1536 << 20) + 1024).unwrap();
+    let output = collect_from("--docker-archive", &archive, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("GNU long name of 1610612736 bytes, over the cap of 1024 KiB"),
+        "{}",
+        stderr(&output)
+    );
+}
