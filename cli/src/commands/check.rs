@@ -132,13 +132,29 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 /// Reads a facts file for `--image-facts`; a file that cannot be used stops the run, as a
 /// broken configuration does.
 pub fn read_image_facts(path: &Path) -> Result<Arc<FactsIndex>, InputError> {
-    let name = path.display().to_string();
-    let error = |message: String| InputError::new(&name, None, None, message);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error(format!("cannot read image facts: {e}")))?;
-    let file = FactsFile::parse(&text).map_err(error)?;
-    log::info!("using image facts {name}: {} image(s)", file.images.len());
+    let file = facts_file(path)?;
+    log::info!(
+        "using image facts {}: {} image(s)",
+        path.display(),
+        file.images.len()
+    );
     Ok(Arc::new(FactsIndex::new(file)))
+}
+
+/// A facts file, as `facts collect` reads it (a regular file within its cap); an error
+/// entry for it when it cannot be used.
+fn facts_file(path: &Path) -> Result<FactsFile, InputError> {
+    let name = path.display().to_string();
+    super::facts::read_facts_file(path).map_err(|message| {
+        let message = message
+            .strip_prefix(&format!("{name}: "))
+            .unwrap_or(&message);
+        let message = match message.strip_prefix("cannot read: ") {
+            Some(reason) => format!("cannot read image facts: {reason}"),
+            None => message.to_string(),
+        };
+        InputError::new(&name, None, None, message)
+    })
 }
 
 pub fn selection(args: &CheckArgs) -> Selection {
@@ -226,11 +242,7 @@ fn check_with_pulled_facts(
 ) -> Result<Report, InputError> {
     let mut known = FactsFile::default();
     if let Some(path) = &args.image_facts {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InputError::new(&name, None, None, format!("cannot read image facts: {e}"))
-        })?;
-        known = FactsFile::parse(&text).map_err(|e| InputError::new(&name, None, None, e))?;
+        known = facts_file(path)?;
     }
     let mut texts = Vec::new();
     let mut read_errors = Vec::new();
