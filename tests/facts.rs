@@ -104,7 +104,17 @@ fn unusable_facts_files_stop_the_run_with_a_clear_error() {
     let garbage = dir.join("garbage.json");
     std::fs::write(&garbage, "not json").unwrap();
     let missing = dir.join("missing.json");
+    let string_version = dir.join("string-version.json");
+    std::fs::write(
+        &string_version,
+        r#"{"format": "portcullis-image-facts", "version": "1", "images": {}}"#,
+    )
+    .unwrap();
     for (path, message) in [
+        (
+            &string_version,
+            "`version` is the string `\"1\"`; expected the number 1",
+        ),
         (&newer, "facts file version 9 is not supported"),
         (&garbage, "not a facts file"),
         (&missing, "cannot read image facts"),
