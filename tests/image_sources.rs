@@ -799,6 +799,10 @@ enum Reply {
     Trickle(usize, Duration),
     /// 404 with a small Distribution API error.
     Missing,
+    /// 401 with a bearer challenge naming this realm.
+    Challenge(String),
+    /// 200 with this body, one byte every `every`.
+    TrickleBody(Vec<u8>, Duration),
 }
 
 /// A registry on 127.0.0.1 answering `route(path)`; its threads end when clients hang up.
@@ -848,6 +852,29 @@ fn serve_connection(stream: TcpStream, route: &dyn Fn(&str) -> Reply) {
                 );
                 let _ = stream.write_all(header.as_bytes());
                 let _ = stream.write_all(body);
+            }
+            Reply::Challenge(realm) => {
+                let header = format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+            }
+            Reply::TrickleBody(body, every) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for byte in body {
+                    if stream
+                        .write_all(&[byte])
+                        .and_then(|_| stream.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
             }
             Reply::Endless(status) => {
                 let header = format!(
@@ -1167,6 +1194,68 @@ fn a_slow_loris_registry_is_cut_off_by_the_request_deadline() {
             "timed out",
             "took longer than 2s, the deadline for the whole request",
         ],
+    );
+}
+
+/// Issue 10: a token response was read whole too (oci-client fetched tokens inside every
+/// request).
+#[test]
+fn an_endless_token_response_fails_that_image_only() {
+    let token_port = fake_registry(|_| Reply::Endless(200));
+    let realm = format!("http://127.0.0.1:{token_port}/token");
+    let port = fake_registry(move |path| {
+        if path == "/v2/" {
+            Reply::Challenge(realm.clone())
+        } else {
+            Reply::Missing
+        }
+    });
+    let good_port = fake_registry(|path| small_image_route(path).unwrap_or(Reply::Missing));
+    let dir = scratch_dir("image-sources-hostile-token");
+    let out = dir.join("facts.json");
+    let bad = format!("127.0.0.1:{port}/shop/app:1.0");
+    let good = format!("127.0.0.1:{good_port}/shop/good:1.0");
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &bad,
+            &good,
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&bad)
+            && text.contains(
+                "sent more than 1.0 MiB for authentication (the cap for a token response)"
+            ),
+        "{text}"
+    );
+    assert_eq!(read_facts(&out).images.len(), 1);
+}
+
+/// A layer trickled a byte at a time: each read comes within `--registry-timeout`, and
+/// the blob's deadline (twice the timeout, plus 1 s per 128 KiB) cuts it off.
+#[test]
+fn a_trickled_layer_is_cut_off_by_its_deadline() {
+    let port = fake_registry(|path| {
+        let blobs = small_image();
+        if path.starts_with("/v2/shop/slow-layer/") && path.ends_with(&blobs.layer_digest) {
+            Reply::TrickleBody(blobs.layer.clone(), Duration::from_millis(300))
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/slow-layer:1.0",
+        "1",
+        &["timed out: the deadline for this blob passed"],
     );
 }
 
