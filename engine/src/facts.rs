@@ -51,7 +51,9 @@ impl FactsFile {
         let text = crate::files::read_text(
             path,
             crate::files::MAX_FACTS_BYTES,
-            crate::files::Origin::Named,
+            // A facts file is written by `facts collect`: a regular file, never a FIFO
+            // that would keep the run waiting.
+            crate::files::Origin::Found,
         )
         .map_err(|e| error(format!("cannot read image facts: {e}")))?;
         FactsFile::parse(&text).map_err(error)
@@ -59,26 +61,53 @@ impl FactsFile {
 
     /// Parses a facts file, checking its format and version.
     pub fn parse(text: &str) -> Result<FactsFile, String> {
-        // Check the header first, so a file from a newer version says so rather than
-        // failing on a field this version does not know.
-        let header: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not a facts file: {e}"))?;
-        if header.get("format").and_then(|f| f.as_str()) != Some(FACTS_FORMAT) {
-            return Err(format!(
-                "not a facts file: `format` is not `{FACTS_FORMAT}`"
-            ));
+        // The header first, so that a file from a newer version says so rather than failing
+        // on a field this version does not know. Only `format` and `version` are built
+        // here (the images are skipped), so a big file is not held twice.
+        #[derive(Deserialize)]
+        struct Header {
+            #[serde(default)]
+            format: Option<serde_json::Value>,
+            #[serde(default)]
+            version: Option<serde_json::Value>,
         }
-        match header.get("version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(FACTS_VERSION) => {}
-            Some(v) => {
+        let header: Header =
+            serde_json::from_str(text).map_err(|e| format!("not a facts file: {e}"))?;
+        match &header.format {
+            Some(serde_json::Value::String(format)) if format == FACTS_FORMAT => {}
+            Some(other) => {
                 return Err(format!(
-                    "facts file version {v} is not supported; this portcullis reads version {FACTS_VERSION}"
+                    "not a facts file: `format` is {}; expected the string `{FACTS_FORMAT}`",
+                    describe_json(other)
                 ));
             }
-            None => return Err("not a facts file: `version` is missing".to_string()),
+            None => {
+                return Err(format!(
+                    "not a facts file: it has no `format` (expected the string `{FACTS_FORMAT}`)"
+                ));
+            }
+        }
+        match &header.version {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(FACTS_VERSION)) => {}
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
+                return Err(format!(
+                    "facts file version {n} is not supported; this portcullis reads version {FACTS_VERSION}"
+                ));
+            }
+            Some(other) => {
+                return Err(format!(
+                    "invalid facts file: `version` is {}; expected the number {FACTS_VERSION}",
+                    describe_json(other)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "not a facts file: it has no `version` (expected the number {FACTS_VERSION})"
+                ));
+            }
         }
         let file: FactsFile =
-            serde_json::from_value(header).map_err(|e| format!("invalid facts file: {e}"))?;
+            serde_json::from_str(text).map_err(|e| format!("invalid facts file: {e}"))?;
         for digest in file.images.keys() {
             if !is_digest(digest) {
                 return Err(format!(
@@ -107,6 +136,27 @@ impl FactsFile {
             }
         }
     }
+}
+
+/// A JSON value as a message shows it: its kind and (short) text, e.g. the string `"1"`.
+fn describe_json(value: &serde_json::Value) -> String {
+    let kind = match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "the number",
+        serde_json::Value::String(_) => "the string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    };
+    if value.is_null() {
+        return kind.to_string();
+    }
+    let mut text = value.to_string();
+    if let Some((cut, _)) = text.char_indices().nth(40) {
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("{kind} `{text}`")
 }
 
 /// Whether `text` is a `sha256:` digest with 64 lower-case hex digits.
@@ -569,6 +619,39 @@ mod tests {
         );
         let ok = FactsFile::default().to_json();
         assert_eq!(FactsFile::parse(&ok).unwrap(), FactsFile::default());
+    }
+
+    /// Issue 10: `"version": "1"` was reported as a missing version.
+    #[test]
+    fn a_version_of_the_wrong_type_says_what_it_is() {
+        let text = r#"{"format":"portcullis-image-facts","version":"1","images":{}}"#;
+        assert_eq!(
+            FactsFile::parse(text).unwrap_err(),
+            "invalid facts file: `version` is the string `\"1\"`; expected the number 1"
+        );
+        let text = r#"{"format":"portcullis-image-facts","version":1.5,"images":{}}"#;
+        assert!(
+            FactsFile::parse(text)
+                .unwrap_err()
+                .contains("`version` is the number `1.5`; expected the number 1")
+        );
+        let text = r#"{"format":"portcullis-image-facts","images":{}}"#;
+        assert!(
+            FactsFile::parse(text)
+                .unwrap_err()
+                .contains("it has no `version`")
+        );
+        let text = r#"{"format":["x"],"version":1,"images":{}}"#;
+        assert!(FactsFile::parse(text).unwrap_err().contains(
+            "`format` is an array `[\"x\"]`; expected the string `portcullis-image-facts`"
+        ));
+        // Errors past the header have a line and column.
+        let text = "{\"format\":\"portcullis-image-facts\",\"version\":1,\n\"images\":{\"x\": 5}}";
+        assert!(
+            FactsFile::parse(text).unwrap_err().contains("line 2"),
+            "{:?}",
+            FactsFile::parse(text)
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub enum Origin {
 /// Reads at most `cap` bytes of `path`; more is an error. `Err` is a message without the
 /// path (callers name the file).
 pub fn read_bytes(path: &Path, cap: u64, origin: Origin) -> Result<Vec<u8>, String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot read: {}", io_message(&e)))?;
+    let mut file = match origin {
+        Origin::Named => File::open(path),
+        Origin::Found => open_nonblocking(path),
+    }
+    .map_err(|e| format!("cannot read: {}", io_message(&e)))?;
     // fstat on the handle: the file read is the file checked.
     let metadata = file
         .metadata()
@@ -40,7 +44,7 @@ pub fn read_bytes(path: &Path, cap: u64, origin: Origin) -> Result<Vec<u8>, Stri
         return Err("cannot read: it is a directory".into());
     }
     if origin == Origin::Found && !metadata.is_file() {
-        return Err("not a regular file (a pipe, socket or device); skipped".into());
+        return Err("not a regular file (a pipe, socket or device)".into());
     }
     if metadata.is_file() && metadata.len() > cap {
         return Err(too_large(cap));
@@ -60,6 +64,40 @@ pub fn read_bytes(path: &Path, cap: u64, origin: Origin) -> Result<Vec<u8>, Stri
         return Err(too_large(cap));
     }
     Ok(bytes)
+}
+
+/// Opens `path` for reading without waiting: `open` of a FIFO blocks until a writer comes,
+/// so a FIFO found in a walk would stall the run before its type could be checked. Reads
+/// of a regular file are not affected by the flag.
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Opens `path` for reading if it is a regular file (checked on the open handle, and
+/// without waiting for a FIFO's writer). `Err` is a message without the path.
+pub fn open_regular(path: &Path) -> Result<File, String> {
+    let file = open_nonblocking(path).map_err(|e| format!("cannot read: {}", io_message(&e)))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {}", io_message(&e)))?;
+    if !metadata.is_file() {
+        return Err(format!(
+            "not a regular file ({}); only regular files are read",
+            if metadata.is_dir() {
+                "a directory"
+            } else {
+                "a pipe, socket or device"
+            }
+        ));
+    }
+    Ok(file)
 }
 
 /// Why a text could not be read; `line` is set for invalid UTF-8 (where it starts).
@@ -163,6 +201,24 @@ mod tests {
                 .unwrap_err()
                 .contains("directory")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_found_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = std::env::temp_dir().join(format!("portcullis-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("x.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        }
+        let e = read_bytes(&fifo, 1024, Origin::Found).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = open_regular(&fifo).unwrap_err();
+        assert!(e.contains("a pipe, socket or device"), "{e}");
+        assert!(open_regular(&dir).unwrap_err().contains("a directory"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,93 +1,36 @@
 //! Images on disk: an OCI image layout directory, or a `docker save` tarball.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use portcullis_engine::ImageRef;
-use portcullis_engine::facts::{
-    DigestKind, ImageFacts, LayerFacts, is_digest, normalize_reference,
-};
+use portcullis_engine::facts::{DigestKind, ImageFacts, LayerFacts, normalize_reference};
 use serde::Deserialize;
 
 use crate::layers::FilesystemScanner;
-use crate::{CheckedReader, Collected, PlatformChoice, is_index_media_type, sha256_digest};
+use crate::manifest::{self, Descriptor, MAX_MANIFEST_BYTES};
+use crate::tarball::{Kind, Seeked, TarReader};
+use crate::{
+    CheckedReader, Collected, MAX_CONFIG_BYTES, PlatformChoice, digest_like, human_size,
+    is_supported_digest, read_regular_file,
+};
 
-/// Manifests, indexes and configs are small; refuse to load a huge one into memory.
-const MAX_METADATA_SIZE: u64 = 16 << 20;
+/// Largest `index.json` of an OCI layout: 16 MiB (tens of thousands of tagged images).
+pub const MAX_LAYOUT_INDEX_BYTES: u64 = 16 << 20;
+/// Largest `oci-layout` marker file (it holds one small JSON object).
+const MAX_LAYOUT_MARKER_BYTES: u64 = 64 << 10;
+/// Largest `manifest.json` of a `docker save` archive.
+pub const MAX_ARCHIVE_MANIFEST_BYTES: u64 = 16 << 20;
+/// Names of the files of a `docker save` archive kept to find its layers: 16 MiB (an
+/// archive has a few files per layer).
+pub const MAX_ARCHIVE_INDEX_BYTES: usize = 16 << 20;
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    #[serde(default)]
-    media_type: String,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    annotations: BTreeMap<String, String>,
-    #[serde(default)]
-    platform: Option<DescriptorPlatform>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct DescriptorPlatform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Index {
-    #[serde(default)]
-    media_type: Option<String>,
+struct LayoutIndex {
     #[serde(default)]
     manifests: Option<Vec<Descriptor>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    config: Descriptor,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-}
-
-/// Chooses the platform's manifest from an index's entries.
-fn choose_platform<'a>(
-    entries: &'a [Descriptor],
-    platform: &PlatformChoice,
-) -> Result<&'a Descriptor, String> {
-    entries
-        .iter()
-        .find(|e| {
-            e.platform.as_ref().is_some_and(|p| {
-                platform.matches(&p.os, &p.architecture, p.variant.as_deref())
-            })
-        })
-        .ok_or_else(|| {
-            let offered: Vec<String> = entries
-                .iter()
-                .filter_map(|e| e.platform.as_ref())
-                .map(|p| {
-                    let mut text = format!("{}/{}", p.os, p.architecture);
-                    if let Some(v) = &p.variant {
-                        text.push('/');
-                        text.push_str(v);
-                    }
-                    text
-                })
-                .collect();
-            format!(
-                "the image index has no manifest for {platform}; it has: {} (choose with --platform)",
-                offered.join(", ")
-            )
-        })
 }
 
 // ---- OCI image layout ----
@@ -99,14 +42,16 @@ pub struct OciLayout {
 }
 
 impl OciLayout {
+    /// Opens a layout: its `oci-layout` marker and `index.json` (regular files within
+    /// their caps).
     pub fn open(dir: &Path) -> Result<OciLayout, String> {
-        let marker = std::fs::read_to_string(dir.join("oci-layout")).map_err(|e| {
-            format!(
-                "{} is not an OCI image layout (no readable `oci-layout` file: {e})",
-                dir.display()
-            )
-        })?;
-        let marker: serde_json::Value = serde_json::from_str(&marker)
+        let marker = read_regular_file(
+            &dir.join("oci-layout"),
+            MAX_LAYOUT_MARKER_BYTES,
+            "an `oci-layout` file",
+        )
+        .map_err(|e| format!("{} is not an OCI image layout ({e})", dir.display()))?;
+        let marker: serde_json::Value = serde_json::from_slice(&marker)
             .map_err(|e| format!("{}: invalid `oci-layout`: {e}", dir.display()))?;
         if marker.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
             return Err(format!(
@@ -114,9 +59,12 @@ impl OciLayout {
                 dir.display()
             ));
         }
-        let index = std::fs::read(dir.join("index.json"))
-            .map_err(|e| format!("{}: cannot read index.json: {e}", dir.display()))?;
-        let index: Index = serde_json::from_slice(&index)
+        let index = read_regular_file(
+            &dir.join("index.json"),
+            MAX_LAYOUT_INDEX_BYTES,
+            "an OCI layout index",
+        )?;
+        let index: LayoutIndex = serde_json::from_slice(&index)
             .map_err(|e| format!("{}: invalid index.json: {e}", dir.display()))?;
         Ok(OciLayout {
             dir: dir.to_path_buf(),
@@ -125,25 +73,31 @@ impl OciLayout {
     }
 
     fn blob_path(&self, digest: &str) -> Result<PathBuf, String> {
-        if !is_digest(digest) {
+        if !is_supported_digest(digest) {
             return Err(format!("unsupported or malformed digest `{digest}`"));
         }
-        let (algorithm, hex) = digest.split_once(':').expect("checked by is_digest");
+        let (algorithm, hex) = digest.split_once(':').expect("checked above");
         Ok(self.dir.join("blobs").join(algorithm).join(hex))
     }
 
-    /// A small blob, digest-checked.
-    fn small_blob(&self, descriptor: &Descriptor) -> Result<Vec<u8>, String> {
-        if descriptor.size > MAX_METADATA_SIZE {
+    /// A manifest, index or config blob: a regular file within `cap` and its descriptor's
+    /// size, digest-checked.
+    fn small_blob(&self, descriptor: &Descriptor, cap: u64, what: &str) -> Result<Vec<u8>, String> {
+        if descriptor.size > cap {
             return Err(format!(
-                "blob {} is {} bytes, too big for a manifest or config",
-                descriptor.digest, descriptor.size
+                "{what} {} is {}, over the cap of {} for a {what}",
+                descriptor.digest,
+                human_size(descriptor.size),
+                human_size(cap)
             ));
         }
         let path = self.blob_path(&descriptor.digest)?;
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("reading blob {}: {e}", descriptor.digest))?;
-        if sha256_digest(&bytes) != descriptor.digest {
+        let bytes = read_regular_file(
+            &path,
+            descriptor.size,
+            &format!("this {what} (its descriptor's size)"),
+        )?;
+        if digest_like(&descriptor.digest, &bytes) != descriptor.digest {
             return Err(format!(
                 "blob {} does not match its digest: the layout is corrupt",
                 descriptor.digest
@@ -242,35 +196,25 @@ impl OciLayout {
         platform: &PlatformChoice,
         max_layer_size: u64,
     ) -> Result<(String, ImageFacts), String> {
-        let bytes = self.small_blob(descriptor)?;
-        let header: Index = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("manifest {}: {e}", descriptor.digest))?;
-        let is_index = is_index_media_type(&descriptor.media_type)
-            || header
-                .media_type
-                .as_deref()
-                .is_some_and(is_index_media_type)
-            || header.manifests.is_some();
-        let mut index_digests = Vec::new();
-        let (manifest_descriptor, manifest_bytes) = if is_index {
-            let entries = header.manifests.unwrap_or_default();
-            let chosen = choose_platform(&entries, platform)?.clone();
-            index_digests.push(descriptor.digest.clone());
-            let bytes = self.small_blob(&chosen)?;
-            (chosen, bytes)
-        } else {
-            (descriptor.clone(), bytes)
-        };
-        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| format!("manifest {}: {e}", manifest_descriptor.digest))?;
-        let config = self.small_blob(&manifest.config)?;
-        let mut scanner = FilesystemScanner::new();
+        let bytes = self.small_blob(descriptor, MAX_MANIFEST_BYTES, "manifest")?;
+        let mut fetch = |d: &Descriptor| self.small_blob(d, MAX_MANIFEST_BYTES, "manifest");
+        let resolved = manifest::resolve(
+            &bytes,
+            &descriptor.media_type,
+            &descriptor.digest,
+            platform,
+            &mut fetch,
+        )
+        .map_err(|e| format!("manifest {}: {e}", descriptor.digest))?;
+        let manifest = resolved.manifest;
+        let config = self.small_blob(&manifest.config, MAX_CONFIG_BYTES, "config")?;
+        let mut scanner = FilesystemScanner::with_max_layer_size(max_layer_size);
         let mut layers = Vec::new();
         for layer in &manifest.layers {
             check_layer_size(layer, max_layer_size)?;
-            let file = File::open(self.blob_path(&layer.digest)?)
+            let file = crate::open_regular_file(&self.blob_path(&layer.digest)?)
                 .map_err(|e| format!("layer {}: {e}", layer.digest))?;
-            let mut reader = CheckedReader::new(file, max_layer_size);
+            let mut reader = CheckedReader::for_digest(file, max_layer_size, &layer.digest);
             scanner
                 .add_layer(&mut reader)
                 .map_err(|e| format!("layer {}: {e}", layer.digest))?;
@@ -291,9 +235,9 @@ impl OciLayout {
             layers,
             scanner,
             reference,
-            index_digests,
+            resolved.index_digests,
         )?;
-        Ok((manifest_descriptor.digest, facts))
+        Ok((resolved.digest, facts))
     }
 }
 
@@ -351,38 +295,59 @@ pub struct DockerArchive {
     images: Vec<ArchiveImage>,
 }
 
+/// A name in a `docker save` archive, cleaned as extraction would (`./a//b` -> `a/b`).
+fn archive_name(name: &[u8]) -> String {
+    let parts: Vec<String> = crate::layers::clean_path(name)
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    parts.join("/")
+}
+
 impl DockerArchive {
+    /// Indexes the archive (a regular file): where each file's data sits, and its
+    /// `manifest.json` (at most [`MAX_ARCHIVE_MANIFEST_BYTES`]).
     pub fn open(path: &Path) -> Result<DockerArchive, String> {
         let display = path.display();
-        let file = File::open(path).map_err(|e| format!("{display}: {e}"))?;
-        let mut archive = tar::Archive::new(file);
+        let file = crate::open_regular_file(path)?;
+        let source = Seeked::new(file).map_err(|e| format!("{display}: {e}"))?;
+        let mut tar = TarReader::new(source);
         let mut files = BTreeMap::new();
+        let mut names = 0usize;
         let mut manifest = None;
-        // One pass to learn where each file's data sits; layers are then read in layer
-        // order by seeking, without unpacking anything.
-        for entry in archive
-            .entries_with_seek()
-            .map_err(|e| format!("{display}: not a tar archive: {e}"))?
+        // One pass to learn where each file's data sits (skipping the data by seeking);
+        // layers are then read in layer order, without unpacking anything.
+        while let Some(header) = tar
+            .next_entry()
+            .map_err(|e| format!("{display}: not a tar archive Portcullis reads: {e}"))?
         {
-            let mut entry = entry.map_err(|e| format!("{display}: not a tar archive: {e}"))?;
-            if entry.header().entry_type() != tar::EntryType::Regular {
+            if header.kind != Kind::Regular {
                 continue;
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes())
-                .trim_start_matches("./")
-                .to_string();
-            let size = entry.size();
+            let name = archive_name(&header.name);
             if name == "manifest.json" {
-                if size > MAX_METADATA_SIZE {
-                    return Err(format!("{display}: manifest.json is too big"));
+                if header.size > MAX_ARCHIVE_MANIFEST_BYTES {
+                    return Err(format!(
+                        "{display}: manifest.json is {}, over the cap of {} for a `docker save` manifest",
+                        human_size(header.size),
+                        human_size(MAX_ARCHIVE_MANIFEST_BYTES)
+                    ));
                 }
-                let mut text = Vec::new();
-                entry
+                let mut text = Vec::with_capacity(header.size as usize);
+                tar.data()
                     .read_to_end(&mut text)
                     .map_err(|e| format!("{display}: {e}"))?;
                 manifest = Some(text);
+                continue;
             }
-            files.insert(name, (entry.raw_file_position(), size));
+            names += name.len() + 64;
+            if names > MAX_ARCHIVE_INDEX_BYTES {
+                return Err(format!(
+                    "{display}: more files than a `docker save` archive has (their names pass {})",
+                    human_size(MAX_ARCHIVE_INDEX_BYTES as u64)
+                ));
+            }
+            files.insert(name, (tar.position(), header.size));
         }
         let manifest = manifest
             .ok_or_else(|| format!("{display}: no manifest.json: not a `docker save` archive"))?;
@@ -395,10 +360,11 @@ impl DockerArchive {
         })
     }
 
-    fn open_file(&self, name: &str) -> Result<std::io::Take<File>, String> {
+    /// The data of a file of the archive, and its size.
+    fn open_file(&self, name: &str) -> Result<(std::io::Take<std::fs::File>, u64), String> {
         let (offset, size) = self
             .files
-            .get(name.trim_start_matches("./"))
+            .get(&archive_name(name.as_bytes()))
             .copied()
             .ok_or_else(|| {
                 format!(
@@ -406,11 +372,10 @@ impl DockerArchive {
                     self.path.display()
                 )
             })?;
-        let mut file =
-            File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
-        file.seek(SeekFrom::Start(offset))
+        let mut file = crate::open_regular_file(&self.path)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        Ok(file.take(size))
+        Ok((file.take(size), size))
     }
 
     /// Collects the images named by `references` (matched against the archive's tags), or
@@ -482,16 +447,25 @@ impl DockerArchive {
         reference: Option<&String>,
         max_layer_size: u64,
     ) -> Result<(String, ImageFacts), String> {
-        let mut config = Vec::new();
-        self.open_file(&image.config)?
-            .take(MAX_METADATA_SIZE)
-            .read_to_end(&mut config)
+        let (mut file, size) = self.open_file(&image.config)?;
+        if size > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "{}: the image config `{}` is {}, over the cap of {} for a config",
+                self.path.display(),
+                image.config,
+                human_size(size),
+                human_size(MAX_CONFIG_BYTES)
+            ));
+        }
+        let mut config = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut config)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
-        let config_digest = sha256_digest(&config);
-        let mut scanner = FilesystemScanner::new();
+        let config_digest = crate::sha256_digest(&config);
+        let mut scanner = FilesystemScanner::with_max_layer_size(max_layer_size);
         let mut layers = Vec::new();
         for name in &image.layers {
-            let mut reader = CheckedReader::new(self.open_file(name)?, max_layer_size);
+            let (file, _) = self.open_file(name)?;
+            let mut reader = CheckedReader::new(file, max_layer_size);
             scanner
                 .add_layer(&mut reader)
                 .map_err(|e| format!("layer {name}: {e}"))?;

@@ -119,16 +119,21 @@ struct TrivySecret {
 /// Reads a Trivy JSON report. Trivy's image scans look for secrets by default, so the facts
 /// say "no secrets" rather than "unknown" when the report lists none.
 pub fn parse_trivy(text: &str) -> Result<ScanReport, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    if value.is_array() {
+    // Read straight into the typed report (fields it does not use are skipped, not
+    // built): a report of hundreds of MiB is not held again as a `serde_json::Value`.
+    if text.trim_start().starts_with('[') {
         return Err(
             "this is Trivy's old report format (a JSON array, before v0.20); run a current Trivy with `-f json`"
                 .to_string(),
         );
     }
-    let report: TrivyReport =
-        serde_json::from_value(value).map_err(|e| format!("not a Trivy JSON report: {e}"))?;
+    let report: TrivyReport = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            format!("not JSON: {e}")
+        } else {
+            format!("not a Trivy JSON report: {e}")
+        }
+    })?;
     if report.schema_version != 2 {
         return Err(format!(
             "Trivy report schema version {} is not supported (2 is)",

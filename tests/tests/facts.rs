@@ -104,7 +104,17 @@ fn unusable_facts_files_stop_the_run_with_a_clear_error() {
     let garbage = dir.join("garbage.json");
     std::fs::write(&garbage, "not json").unwrap();
     let missing = dir.join("missing.json");
+    let string_version = dir.join("string-version.json");
+    std::fs::write(
+        &string_version,
+        r#"{"format": "portcullis-image-facts", "version": "1", "images": {}}"#,
+    )
+    .unwrap();
     for (path, message) in [
+        (
+            &string_version,
+            "`version` is the string `\"1\"`; expected the number 1",
+        ),
         (&newer, "facts file version 9 is not supported"),
         (&garbage, "not a facts file"),
         (&missing, "cannot read image facts"),
@@ -233,5 +243,190 @@ fn reports_that_cannot_be_used_are_clear_errors() {
         assert_eq!(output.status.code(), Some(2));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+/// Runs portcullis with `stdin` closed; fails the test if it has not finished in 30 s.
+fn run_within(args: &[&str]) -> Output {
+    let mut child = Command::new(portcullis_binary())
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("portcullis runs");
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("portcullis {} did not finish within 30 s", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Issue 10 (item 5): `facts collect --trivy broken.json --out existing.json` replaced the
+/// existing facts file with an empty one.
+#[test]
+fn a_run_that_collects_nothing_leaves_the_facts_file_as_it_was() {
+    let dir = scratch_dir("facts-keep-file");
+    let out = dir.join("existing.json");
+    let before =
+        std::fs::read(workspace_root().join("tests/fixtures/facts/image-facts.json")).unwrap();
+    std::fs::write(&out, &before).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "{ not json").unwrap();
+    for extra in [&[][..], &["--merge"][..]] {
+        let mut args = vec![
+            "facts",
+            "collect",
+            "--trivy",
+            broken.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let output = run_within(&args);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+        let text = stderr_of(&output);
+        assert!(
+            text.contains("broken.json") && text.contains("is left as it was"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            before,
+            "the facts file changed"
+        );
+    }
+    // Nothing but the file itself in the directory: no temporary file is left behind.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["broken.json", "existing.json"]);
+}
+
+/// When some inputs work and others fail, the file holds what worked (written atomically,
+/// through a symlink, keeping its permissions) and the exit code says something failed.
+#[test]
+fn a_partly_failed_run_writes_what_worked_and_exits_2() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch_dir("facts-partial");
+    let real = dir.join("real.json");
+    std::fs::write(&real, "old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.join("facts.json");
+    std::os::unix::fs::symlink("real.json", &link).unwrap();
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, "[]").unwrap();
+    let output = run_within(&[
+        "facts",
+        "collect",
+        "--trivy",
+        "tests/fixtures/facts/trivy-report.json",
+        "--grype",
+        broken.to_str().unwrap(),
+        "--out",
+        link.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
+    let text = stderr_of(&output);
+    assert!(
+        text.contains("wrote facts of 1 image(s)") && text.contains("1 failed"),
+        "{text}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let file = portcullis_engine::facts::FactsFile::parse(&std::fs::read_to_string(&real).unwrap())
+        .unwrap();
+    assert_eq!(file.images.len(), 1);
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
+/// Issue 10 (item 4): the facts file, reports and the docker config must be regular files
+/// within their caps: a FIFO made the run wait forever, `/dev/zero` filled memory.
+#[test]
+fn facts_inputs_must_be_regular_files_within_their_caps() {
+    let dir = scratch_dir("facts-inputs-regular");
+    let fifo = dir.join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let big = dir.join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((512 << 20) + 1)
+        .unwrap();
+    let out = dir.join("out.json");
+    let out = out.to_str().unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let workloads = "tests/fixtures/facts/workloads.yaml";
+    for (args, message) in [
+        (
+            vec!["check", workloads, "--image-facts", "/dev/zero"],
+            "not a regular file",
+        ),
+        (
+            vec!["check", workloads, "--image-facts", fifo],
+            "not a regular file",
+        ),
+        (
+            vec!["check", workloads, "--pull-facts", "--image-facts", fifo],
+            "not a regular file",
+        ),
+        (
+            vec!["facts", "collect", "--trivy", "/dev/zero", "-o", out],
+            "not a regular file",
+        ),
+        (
+            vec!["facts", "collect", "--grype", fifo, "-o", out],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "facts",
+                "collect",
+                "--trivy",
+                big.to_str().unwrap(),
+                "-o",
+                out,
+            ],
+            "larger than 256.0 MiB, the cap for a scanner report",
+        ),
+        (
+            vec![
+                "facts",
+                "collect",
+                "x/y:1",
+                "--docker-config",
+                fifo,
+                "-o",
+                out,
+            ],
+            "not a regular file",
+        ),
+    ] {
+        let output = run_within(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr_of(&output)
+        );
+        let text = stderr_of(&output);
+        assert!(text.contains(message), "{args:?}: {text}");
     }
 }

@@ -785,3 +785,719 @@ fn a_registry_that_stops_answering_mid_layer_times_out() {
         started.elapsed()
     );
 }
+
+// ---- Hostile registries (issue 10): fake registries in this file, no tools needed ----
+
+/// What a fake registry answers for one path.
+#[derive(Clone)]
+enum Reply {
+    /// 200 with this content type and body.
+    Body(&'static str, Vec<u8>),
+    /// This status and a body that never ends (until the client hangs up).
+    Endless(u16),
+    /// 200 with a body of `len` bytes, one byte every `every`.
+    Trickle(usize, Duration),
+    /// 404 with a small Distribution API error.
+    Missing,
+    /// 401 with a bearer challenge naming this realm.
+    Challenge(String),
+    /// 200 with this body, one byte every `every`.
+    TrickleBody(Vec<u8>, Duration),
+}
+
+/// A registry on 127.0.0.1 answering `route(path)`; its threads end when clients hang up.
+fn fake_registry(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let route = std::sync::Arc::new(route);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let route = route.clone();
+            std::thread::spawn(move || serve_connection(stream, &*route));
+        }
+    });
+    port
+}
+
+fn serve_connection(stream: TcpStream, route: &dyn Fn(&str) -> Reply) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request = String::new();
+        if reader.read_line(&mut request).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok() && line != "\r\n" && !line.is_empty() {
+            line.clear();
+        }
+        let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+        match route(&path) {
+            Reply::Body(content_type, body) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(header.as_bytes()).is_err() || stream.write_all(&body).is_err()
+                {
+                    return;
+                }
+            }
+            Reply::Missing => {
+                let body =
+                    br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+                let header = format!(
+                    "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let _ = stream.write_all(body);
+            }
+            Reply::Challenge(realm) => {
+                let header = format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+            }
+            Reply::TrickleBody(body, every) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for byte in body {
+                    if stream
+                        .write_all(&[byte])
+                        .and_then(|_| stream.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            }
+            Reply::Endless(status) => {
+                let header = format!(
+                    "HTTP/1.1 {status} Whatever\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                let chunk = vec![b'{'; 64 * 1024];
+                while stream.write_all(&chunk).is_ok() {}
+                return;
+            }
+            Reply::Trickle(len, every) => {
+                let header = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {len}\r\n\r\n"
+                );
+                let _ = stream.write_all(header.as_bytes());
+                for _ in 0..len {
+                    if stream.write_all(b" ").and_then(|_| stream.flush()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            }
+        }
+    }
+}
+
+/// A small image (`bin/sh`, root user) as registry blobs: (manifest, path -> reply).
+struct Blobs {
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    config: Vec<u8>,
+    config_digest: String,
+    layer: Vec<u8>,
+    layer_digest: String,
+}
+
+fn small_image() -> &'static Blobs {
+    static BLOBS: OnceLock<Blobs> = OnceLock::new();
+    BLOBS.get_or_init(|| {
+        let dir = scratch_dir("image-sources-small-image");
+        rootfs(&dir.join("root"), &[("bin/sh", b"\x7fELF sh")], &[]);
+        let layer = run_tool(
+            "tar",
+            &["-cf", "-", "-C", dir.join("root").to_str().unwrap(), "bin"],
+        )
+        .stdout;
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"User":""}}"#.to_vec();
+        let layer_digest = format!("sha256:{}", sha256_hex(&layer));
+        let config_digest = format!("sha256:{}", sha256_hex(&config));
+        let manifest = image_manifest(
+            &config_digest,
+            config.len() as u64,
+            &layer_digest,
+            layer.len(),
+        );
+        Blobs {
+            manifest_digest: format!("sha256:{}", sha256_hex(&manifest)),
+            manifest,
+            config,
+            config_digest,
+            layer,
+            layer_digest,
+        }
+    })
+}
+
+fn image_manifest(
+    config_digest: &str,
+    config_size: u64,
+    layer_digest: &str,
+    layer_size: usize,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap()
+}
+
+/// The small image's blobs, for any repository: `None` for other paths.
+fn small_image_route(path: &str) -> Option<Reply> {
+    let blobs = small_image();
+    if path == "/v2/" {
+        Some(Reply::Body("application/json", b"{}".to_vec()))
+    } else if path.ends_with("/manifests/1.0") || path.ends_with(&blobs.manifest_digest) {
+        Some(Reply::Body(
+            "application/vnd.oci.image.manifest.v1+json",
+            blobs.manifest.clone(),
+        ))
+    } else if path.ends_with(&blobs.config_digest) {
+        Some(Reply::Body(
+            "application/octet-stream",
+            blobs.config.clone(),
+        ))
+    } else if path.ends_with(&blobs.layer_digest) {
+        Some(Reply::Body("application/octet-stream", blobs.layer.clone()))
+    } else {
+        None
+    }
+}
+
+/// Runs portcullis; fails the test if it has not finished in `limit` (it is killed).
+fn portcullis_within(args: &[&str], limit: Duration) -> Output {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = scratch_dir(&format!("image-sources-run-{run}"));
+    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
+    let mut child = Command::new(portcullis_binary())
+        .args(args)
+        .current_dir(workspace_root())
+        .env_remove("PORTCULLIS_REGISTRY_PASSWORD")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("portcullis runs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "portcullis {} did not finish within {limit:?}: {}",
+                args.join(" "),
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    }
+}
+
+/// Collects `bad` and then `good` from the fake registry: the bad image must fail with a
+/// message containing each of `expected`, quickly, and the good one must still be in the
+/// facts file.
+fn bad_image_fails_alone(port: u16, bad: &str, timeout: &str, expected: &[&str]) {
+    let dir = scratch_dir(&format!(
+        "image-sources-hostile-{}",
+        bad.replace([':', '/'], "-")
+    ));
+    let out = dir.join("facts.json");
+    let bad_reference = format!("127.0.0.1:{port}/{bad}");
+    let good_reference = format!("127.0.0.1:{port}/shop/good:1.0");
+    let started = Instant::now();
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &bad_reference,
+            &good_reference,
+            "--registry-timeout",
+            timeout,
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    for needle in expected {
+        assert!(text.contains(needle), "`{needle}` not in: {text}");
+    }
+    assert!(text.contains(&bad_reference), "{text}");
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, small_image().manifest_digest);
+    assert!(facts.references.contains(&good_reference), "{facts:?}");
+    assert_eq!(facts.filesystem.as_ref().unwrap().shells, vec!["sh"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Issue 10: an endless manifest body grew to 3-4 GB and aborted the run: no facts file.
+#[test]
+fn an_endless_manifest_body_fails_that_image_only() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/bad/") {
+            Reply::Endless(200)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/bad:1.0",
+        "5",
+        &["sent more than 4.0 MiB for the manifest (the cap for a manifest)"],
+    );
+
+    // `check --pull-facts` too: the good image is checked with its facts, the bad one is
+    // an error entry, and the report is complete.
+    let dir = scratch_dir("image-sources-hostile-pull");
+    let manifests = dir.join("pods.yaml");
+    std::fs::write(
+        &manifests,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: bad}}\nspec:\n  containers: [{{name: app, image: \"127.0.0.1:{port}/shop/bad:1.0\"}}]\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {{name: good}}\nspec:\n  containers: [{{name: app, image: \"127.0.0.1:{port}/shop/good:1.0\"}}]\n"
+        ),
+    )
+    .unwrap();
+    let output = portcullis_within(
+        &[
+            "check",
+            manifests.to_str().unwrap(),
+            "--pull-facts",
+            "--no-facts-cache",
+            "--select",
+            "non-minimal-image",
+            "--format",
+            "json",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = portcullis_tests::finding_keys(&report);
+    assert_eq!(
+        findings,
+        vec![(
+            "non-minimal-image".to_string(),
+            "good".to_string(),
+            "app".to_string()
+        )]
+    );
+    let errors = report["errors"].to_string();
+    assert!(
+        errors.contains("shop/bad:1.0") && errors.contains("cap"),
+        "{errors}"
+    );
+}
+
+/// Issue 10: so did an endless body on a 404.
+#[test]
+fn an_endless_error_body_fails_that_image_only() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/gone/") {
+            Reply::Endless(404)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(port, "shop/gone:1.0", "5", &["not found", "HTTP 404"]);
+}
+
+/// Issue 10: and a config blob larger than its descriptor says (read whole before).
+#[test]
+fn a_config_blob_larger_than_its_descriptor_fails_that_image_only() {
+    let blobs = small_image();
+    let lying = image_manifest(
+        &blobs.config_digest,
+        100,
+        &blobs.layer_digest,
+        blobs.layer.len(),
+    );
+    let huge = image_manifest(
+        &blobs.config_digest,
+        3 << 30,
+        &blobs.layer_digest,
+        blobs.layer.len(),
+    );
+    let port = fake_registry(move |path| {
+        if path.starts_with("/v2/shop/lying/manifests/") {
+            Reply::Body("application/vnd.oci.image.manifest.v1+json", lying.clone())
+        } else if path.starts_with("/v2/shop/huge/manifests/") {
+            Reply::Body("application/vnd.oci.image.manifest.v1+json", huge.clone())
+        } else if path.starts_with("/v2/shop/lying/blobs/")
+            || path.starts_with("/v2/shop/huge/blobs/")
+        {
+            Reply::Endless(200)
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/lying:1.0",
+        "5",
+        &["sent more than 100 B for the image config (the size its descriptor gives)"],
+    );
+    bad_image_fails_alone(
+        port,
+        "shop/huge:1.0",
+        "5",
+        &["over the cap of 16.0 MiB for a config"],
+    );
+}
+
+/// Issue 10: a registry sending a byte every so often was never timed out: each read came
+/// within `--registry-timeout`. The whole request now has a deadline.
+#[test]
+fn a_slow_loris_registry_is_cut_off_by_the_request_deadline() {
+    let port = fake_registry(|path| {
+        if path.starts_with("/v2/shop/slow/") {
+            Reply::Trickle(1000, Duration::from_millis(300))
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/slow:1.0",
+        "1",
+        &[
+            "timed out",
+            "took longer than 2s, the deadline for the whole request",
+        ],
+    );
+}
+
+/// Issue 10: a token response was read whole too (oci-client fetched tokens inside every
+/// request).
+#[test]
+fn an_endless_token_response_fails_that_image_only() {
+    let token_port = fake_registry(|_| Reply::Endless(200));
+    let realm = format!("http://127.0.0.1:{token_port}/token");
+    let port = fake_registry(move |path| {
+        if path == "/v2/" {
+            Reply::Challenge(realm.clone())
+        } else {
+            Reply::Missing
+        }
+    });
+    let good_port = fake_registry(|path| small_image_route(path).unwrap_or(Reply::Missing));
+    let dir = scratch_dir("image-sources-hostile-token");
+    let out = dir.join("facts.json");
+    let bad = format!("127.0.0.1:{port}/shop/app:1.0");
+    let good = format!("127.0.0.1:{good_port}/shop/good:1.0");
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &bad,
+            &good,
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&bad)
+            && text.contains(
+                "sent more than 1.0 MiB for authentication (the cap for a token response)"
+            ),
+        "{text}"
+    );
+    assert_eq!(read_facts(&out).images.len(), 1);
+}
+
+/// A layer trickled a byte at a time: each read comes within `--registry-timeout`, and
+/// the blob's deadline (twice the timeout, plus 1 s per 128 KiB) cuts it off.
+#[test]
+fn a_trickled_layer_is_cut_off_by_its_deadline() {
+    let port = fake_registry(|path| {
+        let blobs = small_image();
+        if path.starts_with("/v2/shop/slow-layer/") && path.ends_with(&blobs.layer_digest) {
+            Reply::TrickleBody(blobs.layer.clone(), Duration::from_millis(300))
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    bad_image_fails_alone(
+        port,
+        "shop/slow-layer:1.0",
+        "1",
+        &["timed out: the deadline for this blob passed"],
+    );
+}
+
+/// Issue 10 (item 6): an index whose entry is itself an index was reported "not found".
+#[test]
+fn a_nested_index_is_followed_to_the_platform_manifest() {
+    let blobs = small_image();
+    let inner = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+                       "platform": {"os": "linux", "architecture": "amd64"}}],
+    }))
+    .unwrap();
+    let inner_digest = format!("sha256:{}", sha256_hex(&inner));
+    let outer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                       "digest": inner_digest, "size": inner.len()}],
+    }))
+    .unwrap();
+    let outer_digest = format!("sha256:{}", sha256_hex(&outer));
+    let inner_path = inner_digest.clone();
+    let port = fake_registry(move |path| {
+        if path == "/v2/shop/nested/manifests/2.0" {
+            Reply::Body("application/vnd.oci.image.index.v1+json", outer.clone())
+        } else if path.ends_with(&inner_path) {
+            Reply::Body("application/vnd.oci.image.index.v1+json", inner.clone())
+        } else {
+            small_image_route(path).unwrap_or(Reply::Missing)
+        }
+    });
+    let dir = scratch_dir("image-sources-nested-index");
+    let out = dir.join("facts.json");
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &format!("127.0.0.1:{port}/shop/nested:2.0"),
+            "--no-facts-cache",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, blobs.manifest_digest);
+    let expected: std::collections::BTreeSet<String> = [outer_digest, inner_digest].into();
+    assert_eq!(facts.index_digests, expected);
+    let output = portcullis_within(
+        &[
+            "facts",
+            "collect",
+            &format!("127.0.0.1:{port}/shop/nested:2.0"),
+            "--platform",
+            "linux/arm64",
+            "--no-facts-cache",
+            "-o",
+            dir.join("arm.json").to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(
+            "no manifest for linux/arm64 (nor has the index nested in it); it has: linux/amd64"
+        ),
+        "{text}"
+    );
+}
+
+// ---- Hostile files on disk (issue 10): OCI layouts and `docker save` archives ----
+
+/// An OCI layout of the small image under tag `1.0` (and, with `nested`, the same image
+/// behind an index nested in an index, under tag `2.0`).
+fn small_layout(dir: &Path, nested: bool) -> PathBuf {
+    let blobs = small_image();
+    let layout = dir.join("layout");
+    let blob_dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = sha256_hex(bytes);
+        std::fs::write(blob_dir.join(&hex), bytes).unwrap();
+        format!("sha256:{hex}")
+    };
+    put(&blobs.manifest);
+    put(&blobs.config);
+    put(&blobs.layer);
+    let mut entries = vec![serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "1.0"},
+    })];
+    if nested {
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "digest": blobs.manifest_digest, "size": blobs.manifest.len(),
+                           "platform": {"os": "linux", "architecture": "amd64"}}],
+        }))
+        .unwrap();
+        let inner_digest = put(&inner);
+        let outer = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                           "digest": inner_digest, "size": inner.len()}],
+        }))
+        .unwrap();
+        let outer_digest = put(&outer);
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": outer_digest, "size": outer.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "2.0"},
+        }));
+    }
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": entries})).unwrap(),
+    )
+    .unwrap();
+    layout
+}
+
+fn collect_from(source: &str, path: &Path, reference: &str, out: &Path) -> Output {
+    portcullis_within(
+        &[
+            "facts",
+            "collect",
+            reference,
+            source,
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    )
+}
+
+/// Issue 10 (item 6): a nested index in an OCI layout was read as a manifest
+/// ("missing field `config`").
+#[test]
+fn a_nested_index_in_an_oci_layout_is_followed() {
+    let dir = scratch_dir("image-sources-layout-nested");
+    let layout = small_layout(&dir, true);
+    let out = dir.join("facts.json");
+    let output = collect_from("--oci-layout", &layout, "shop/app:2.0", &out);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file = read_facts(&out);
+    let (digest, facts) = only_image(&file);
+    assert_eq!(*digest, small_image().manifest_digest);
+    assert_eq!(facts.index_digests.len(), 2, "{facts:?}");
+}
+
+/// Issue 10 (item 4): files of an OCI layout and `docker save` archives must be regular
+/// files within their caps: a FIFO made `open` wait for a writer forever.
+#[test]
+fn layout_and_archive_files_must_be_regular_and_within_their_caps() {
+    let dir = scratch_dir("image-sources-layout-files");
+    let out = dir.join("facts.json");
+    let fifo = |path: &Path| {
+        let _ = std::fs::remove_file(path);
+        run_tool("mkfifo", &[path.to_str().unwrap()]);
+    };
+
+    // index.json as a FIFO, then as a 17 MiB (sparse) file.
+    let layout = small_layout(&dir.join("a"), false);
+    fifo(&layout.join("index.json"));
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("index.json: not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(layout.join("index.json")).unwrap();
+    std::fs::File::create(layout.join("index.json"))
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("index.json: larger than 16.0 MiB, the cap for an OCI layout index"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A layer blob that is a FIFO.
+    let layout = small_layout(&dir.join("b"), false);
+    let layer_hex = small_image()
+        .layer_digest
+        .trim_start_matches("sha256:")
+        .to_string();
+    fifo(&layout.join("blobs/sha256").join(layer_hex));
+    let output = collect_from("--oci-layout", &layout, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A `docker save` archive that is a FIFO, and one whose first header is a GNU long
+    // name claiming 1.5 GiB (a sparse file: no disk used).
+    let archive = dir.join("archive.tar");
+    fifo(&archive);
+    let output = collect_from("--docker-archive", &archive, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a regular file"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_file(&archive).unwrap();
+    let mut header = [0u8; 512];
+    header[..13].copy_from_slice(b"././@LongLink");
+    header[100..107].copy_from_slice(b"0000644");
+    header[124..135].copy_from_slice(format!("{:011o}", 1536u64 << 20).as_bytes());
+    header[156] = b'L';
+    header[257..265].copy_from_slice(b"ustar  \0");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut file = std::fs::File::create(&archive).unwrap();
+    file.write_all(&header).unwrap();
+    file.set_len(512 + (1536 << 20) + 1024).unwrap();
+    let output = collect_from("--docker-archive", &archive, "shop/app:1.0", &out);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("GNU long name of 1610612736 bytes, over the cap of 1024 KiB"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -1,31 +1,20 @@
-//! Reading scanner reports from disk, capped: reports are untrusted input.
+//! Reading scanner reports from disk: regular files only, capped (reports are untrusted).
 
-use std::io::Read;
 use std::path::Path;
 
-/// Reports bigger than this are refused (the same cap `portcullis check` puts on inputs);
-/// Trivy reports of large images run to tens of MiB.
+/// Reports bigger than this are refused; Trivy reports of large images run to tens of MiB.
 pub const MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Reads a report as UTF-8 text, refusing files over [`MAX_REPORT_BYTES`] before reading
-/// them whole.
+/// Reads a report as UTF-8 text: a regular file (a FIFO is refused without waiting for a
+/// writer) of at most [`MAX_REPORT_BYTES`]. The message does not repeat the path.
 pub fn read_report(path: &Path) -> Result<String, String> {
-    read_capped(path, MAX_REPORT_BYTES)
-}
-
-pub(crate) fn read_capped(path: &Path, cap: u64) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(cap + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > cap {
-        return Err(format!(
-            "the report is bigger than {} MiB; not read",
-            cap >> 20
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| format!("the report is not UTF-8 text: {e}"))
+    crate::read_regular_text(path, MAX_REPORT_BYTES, "a scanner report").map_err(|message| {
+        let prefix = format!("{}: ", path.display());
+        message
+            .strip_prefix(&prefix)
+            .map(str::to_string)
+            .unwrap_or(message)
+    })
 }
 
 #[cfg(test)]
@@ -33,17 +22,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_are_capped() {
+    fn reads_regular_files_only() {
         let dir = std::env::temp_dir().join(format!("portcullis-read-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("report.json");
         std::fs::write(&path, "{\"a\": 1}").unwrap();
-        assert_eq!(read_capped(&path, 8).unwrap(), "{\"a\": 1}");
-        let error = read_capped(&path, 7).unwrap_err();
-        assert!(error.contains("bigger than"), "{error}");
+        assert_eq!(read_report(&path).unwrap(), "{\"a\": 1}");
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
-        assert!(read_capped(&path, 8).unwrap_err().contains("UTF-8"));
+        assert!(read_report(&path).unwrap_err().contains("UTF-8"));
         assert!(read_report(&dir.join("missing.json")).is_err());
+        let error = read_report(&dir).unwrap_err();
+        assert!(error.starts_with("not a regular file"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
