@@ -7,7 +7,7 @@
 //! a minute in CI). Longer runs by hand, with optimisations:
 //!
 //! ```sh
-//! PORTCULLIS_FUZZ_SECONDS=3600 cargo test --release -p portcullis-tests --test fuzz -- --nocapture
+//! PORTCULLIS_FUZZ_SECONDS=3600 cargo test --release -p portcullis-engine --test fuzz -- --nocapture --test-threads 1
 //! ```
 //!
 //! A failure prints the seed and the smallest input proptest found; `PORTCULLIS_FUZZ_SEED`
