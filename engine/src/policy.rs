@@ -79,7 +79,7 @@ pub struct Policy {
     engine: Arc<Engine>,
     rules: Vec<ActiveRule>,
     exemptions: Vec<Exemption>,
-    today: Date,
+    today: Option<Date>,
     record_resources: bool,
     /// Image facts rules can read through `c.image.facts`; `None` when none were given.
     facts: Option<Arc<FactsIndex>>,
@@ -98,7 +98,9 @@ pub struct PolicyBuilder<'r> {
     config: Config,
     selection: Selection,
     facts: Option<FactsFile>,
-    today: Date,
+    /// `None`: the clock's today, read only when the policy is built (WebAssembly without
+    /// WASI has no clock, and its hosts always pass a date).
+    today: Option<Date>,
     record_resources: bool,
     problems: Vec<Diagnostic>,
 }
@@ -161,7 +163,7 @@ impl<'r> PolicyBuilder<'r> {
 
     /// The date exemptions expire against (default: today).
     pub fn today(mut self, today: Date) -> Self {
-        self.today = today;
+        self.today = Some(today);
         self
     }
 
@@ -182,7 +184,12 @@ impl<'r> PolicyBuilder<'r> {
     /// The policy, or every problem found.
     pub fn build(self) -> Result<Policy, Vec<Diagnostic>> {
         let mut problems = self.problems;
-        let policy = Policy::resolve(self.rules, &self.config, &self.selection, self.today);
+        let policy = Policy::resolve(
+            self.rules,
+            &self.config,
+            &self.selection,
+            self.today.unwrap_or_else(Date::today),
+        );
         match policy {
             Ok(mut policy) if problems.is_empty() => {
                 policy.record_resources = self.record_resources;
@@ -209,7 +216,7 @@ impl Policy {
             config: Config::default(),
             selection: Selection::default(),
             facts: None,
-            today: Date::today(),
+            today: None,
             record_resources: false,
             problems: Vec::new(),
         }
