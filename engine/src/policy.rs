@@ -79,7 +79,7 @@ pub struct Policy {
     engine: Arc<Engine>,
     rules: Vec<ActiveRule>,
     exemptions: Vec<Exemption>,
-    today: Option<Date>,
+    today: Date,
     record_resources: bool,
     /// Image facts rules can read through `c.image.facts`; `None` when none were given.
     facts: Option<Arc<FactsIndex>>,
