@@ -1,13 +1,20 @@
-//! Embeds the WebAssembly modules (`wasm-plugin/`) into the CLI, so that `portcullis wasm
-//! build` works on machines without a Rust toolchain. The modules are built here with a
-//! nested `cargo build` into `<target>/wasm-build` (shared by all profiles).
+//! Where `portcullis wasm build` gets the WebAssembly modules (`wasm-plugin/`) from.
+//!
+//! With the `bundled-wasm` feature (shipped binaries: `cargo build --profile dist
+//! --features bundled-wasm`), they are built here with a nested `cargo build` into
+//! `<target>/wasm-build`, optimised with `wasm-opt` (`WASM_OPT`, or on `PATH`) when it is
+//! there, and embedded, so that the binary needs no Rust toolchain.
+//!
+//! Otherwise (`cargo build`, `cargo run --release`) they are not: an engine or rule edit
+//! would rebuild three size-optimised modules before the CLI links, and a fresh clone's
+//! first `check` would wait for them. `portcullis wasm build` builds them on first use
+//! instead, from this workspace, into the same cache (so a test run and the release build
+//! that follows share one module build).
 //!
 //! Without the `wasm32-wasip1` and `wasm32-unknown-unknown` targets, or with
-//! `PORTCULLIS_NO_WASM=1`, the CLI is built without modules and `portcullis wasm build`
-//! says so. `WASM_OPT` (or `wasm-opt` on PATH) optimises the modules for size.
+//! `PORTCULLIS_NO_WASM=1`, there are no modules and `portcullis wasm build` says so.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -16,72 +23,87 @@ fn main() {
         .expect("cli/ sits in the workspace")
         .to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    for path in [
-        "wasm-plugin/src",
-        "wasm-plugin/build/src",
-        "wasm-plugin/Cargo.toml",
-        "wasm-plugin/build.rs",
-        "wasm-plugin/metadata.yml",
-        "engine/src",
-        "engine/Cargo.toml",
-        "rules",
-        "Cargo.lock",
-    ] {
-        println!("cargo:rerun-if-changed={}", workspace.join(path).display());
-    }
+    let target_dir = target_dir(&out);
     println!("cargo:rerun-if-env-changed=PORTCULLIS_NO_WASM");
     println!("cargo:rerun-if-env-changed=WASM_OPT");
 
-    let modules = match modules(&workspace, &out) {
-        Ok(Some(paths)) => paths,
-        Ok(None) => Vec::new(),
-        Err(e) => panic!("building the WebAssembly modules: {e}"),
-    };
-    let mut code = String::from("/// The modules built with this CLI, by file name.\n");
-    if modules.is_empty() {
-        code.push_str("pub static MODULES: &[(&str, &[u8])] = &[];\n");
-    } else {
-        code.push_str("pub static MODULES: &[(&str, &[u8])] = &[\n");
-        for path in &modules {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("utf-8 name");
-            code.push_str(&format!(
-                "    ({name:?}, include_bytes!({:?})),\n",
-                path.display().to_string()
-            ));
-        }
-        code.push_str("];\n");
-    }
-    std::fs::write(out.join("wasm_modules.rs"), code).expect("writing wasm_modules.rs");
-}
-
-/// Builds the modules; `None` when this build does without them.
-fn modules(workspace: &Path, out: &Path) -> Result<Option<Vec<PathBuf>>, String> {
-    if std::env::var_os("PORTCULLIS_NO_WASM").is_some_and(|v| !v.is_empty() && v != "0") {
-        println!("cargo:warning=PORTCULLIS_NO_WASM is set: building without WebAssembly modules");
-        return Ok(None);
-    }
+    let disabled =
+        std::env::var_os("PORTCULLIS_NO_WASM").is_some_and(|v| !v.is_empty() && v != "0");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    if let Err(e) = portcullis_wasm_build::targets_installed(&rustc) {
+    let missing_targets = portcullis_wasm_build::targets_installed(&rustc).err();
+    let embed = std::env::var_os("CARGO_FEATURE_BUNDLED_WASM").is_some();
+
+    let mut code = String::new();
+    if disabled {
+        println!("cargo:warning=PORTCULLIS_NO_WASM is set: building without WebAssembly modules");
+    } else if let Some(e) = &missing_targets {
         println!("cargo:warning=building without WebAssembly modules: {e}");
-        return Ok(None);
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let target_dir = target_dir(out).join("wasm-build");
-    let modules = out.join("wasm");
-    let paths = portcullis_wasm_build::build(cargo.as_ref(), workspace, &target_dir, &modules)?;
-    if let Some(wasm_opt) = wasm_opt() {
-        for path in &paths {
-            optimise(&wasm_opt, path)?;
+    let modules = if embed && !disabled && missing_targets.is_none() {
+        for path in [
+            "wasm-plugin/src",
+            "wasm-plugin/build/src",
+            "wasm-plugin/Cargo.toml",
+            "wasm-plugin/build.rs",
+            "wasm-plugin/metadata.yml",
+            "engine/src",
+            "engine/Cargo.toml",
+            "engine/build.rs",
+            "rules",
+            "Cargo.toml",
+            "Cargo.lock",
+        ] {
+            println!("cargo:rerun-if-changed={}", workspace.join(path).display());
         }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let wasm_opt = portcullis_wasm_build::wasm_opt();
+        if wasm_opt.is_none() {
+            println!(
+                "cargo:warning=wasm-opt not found (set WASM_OPT): the modules are not size-optimised"
+            );
+        }
+        portcullis_wasm_build::build_optimised(
+            cargo.as_ref(),
+            &workspace,
+            &target_dir.join("wasm-build"),
+            &out.join("wasm"),
+            wasm_opt.as_deref(),
+        )
+        .unwrap_or_else(|e| panic!("building the WebAssembly modules: {e}"))
     } else {
-        println!(
-            "cargo:warning=wasm-opt not found (set WASM_OPT): the modules are not size-optimised"
-        );
+        Vec::new()
+    };
+    code.push_str("/// The modules built into this CLI, by file name (feature `bundled-wasm`).\n");
+    code.push_str("pub static MODULES: &[(&str, &[u8])] = &[\n");
+    for path in &modules {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
-    Ok(Some(paths))
+    code.push_str("];\n");
+    code.push_str(&format!(
+        "/// The modules' file names.\npub static MODULE_NAMES: [&str; 3] = {:?};\n",
+        portcullis_wasm_build::MODULES
+    ));
+    // Without `bundled-wasm`: where `wasm build` builds the modules on first use.
+    let on_demand = (!embed && !disabled && missing_targets.is_none()).then(|| {
+        (
+            workspace.display().to_string(),
+            target_dir.display().to_string(),
+        )
+    });
+    code.push_str(
+        "/// Without `bundled-wasm`: the workspace and target directory to build the modules from.\n",
+    );
+    code.push_str(&format!(
+        "pub static BUILD_ON_DEMAND: Option<(&str, &str)> = {on_demand:?};\n"
+    ));
+    std::fs::write(out.join("wasm_modules.rs"), code).expect("writing wasm_modules.rs");
 }
 
 /// The cargo target directory: the nearest ancestor of OUT_DIR holding `CACHEDIR.TAG`.
@@ -90,36 +112,4 @@ fn target_dir(out: &Path) -> PathBuf {
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
         .unwrap_or(out)
         .to_path_buf()
-}
-
-fn wasm_opt() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("WASM_OPT").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
-    }
-    let found = Command::new("wasm-opt").arg("--version").output();
-    found
-        .is_ok_and(|o| o.status.success())
-        .then(|| PathBuf::from("wasm-opt"))
-}
-
-/// `wasm-opt -O3` in place. The OPA module's post-link output uses bulk memory.
-fn optimise(wasm_opt: &Path, path: &Path) -> Result<(), String> {
-    let status = Command::new(wasm_opt)
-        .arg("-O3")
-        .args([
-            "--enable-bulk-memory",
-            "--enable-sign-ext",
-            "--enable-mutable-globals",
-            "--enable-nontrapping-float-to-int",
-        ])
-        .arg(path)
-        .arg("-o")
-        .arg(path)
-        .status()
-        .map_err(|e| format!("running {}: {e}", wasm_opt.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("wasm-opt failed on {} ({status})", path.display()))
-    }
 }

@@ -41,7 +41,9 @@ pub(crate) const ENTRY_FUNCTION: &str = "check";
 pub(crate) static BUILTIN_RULES: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
-/// The default pack's test files (`<id>.tests.yaml`), embedded so the binary can test itself.
+/// The default pack's test files (`<id>.tests.yaml`), embedded so the binary can test itself
+/// (not the WebAssembly modules, which never run rule tests).
+#[cfg(not(target_family = "wasm"))]
 pub(crate) static BUILTIN_RULE_TESTS: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/builtin_rule_tests.rs"));
 

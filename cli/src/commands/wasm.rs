@@ -58,15 +58,70 @@ impl From<std::io::Error> for Failure {
 /// Largest module `wasm run` loads (ours are under 4 MB).
 const MAX_MODULE_BYTES: u64 = 64 * 1024 * 1024;
 
-fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {
-    if MODULES.is_empty() {
+/// The modules to fill: those built into this binary (feature `bundled-wasm`), or built
+/// now from the workspace this binary was built from (cached after the first time).
+fn modules(printer: &Printer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    if !MODULES.is_empty() {
+        return Ok(MODULES
+            .iter()
+            .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+            .collect());
+    }
+    let Some((workspace, target_dir)) = BUILD_ON_DEMAND else {
         return Err(Failure::Message(
             "this portcullis was built without WebAssembly modules: install the \
-                    wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it \
-                    (see the README)"
+                    wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it, \
+                    or build it with `--features bundled-wasm` (see the README)"
                 .into(),
         ));
+    };
+    // A private output folder: tests run several of these at once.
+    let out = Path::new(target_dir)
+        .join("wasm-modules")
+        .join(format!("build-{}", std::process::id()));
+    if !Path::new(workspace).join("wasm-plugin").is_dir() {
+        return Err(Failure::Message(format!(
+            "this portcullis builds its WebAssembly modules from the source tree it was built \
+             from, {workspace}, which is gone: build portcullis with `--features bundled-wasm` \
+             to carry them (see the README)"
+        )));
     }
+    printer.err(&format!(
+        "building the WebAssembly modules from {workspace} (cached after the first time)\n"
+    ));
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args(["run", "-q", "--locked", "-p", "portcullis-wasm-build", "--"])
+        .arg(&out)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running cargo to build the WebAssembly modules: {e}"))?;
+    let read = || -> Result<Vec<(String, Vec<u8>)>, String> {
+        if !status.success() {
+            return Err(format!(
+                "building the WebAssembly modules failed ({status})"
+            ));
+        }
+        MODULE_NAMES
+            .iter()
+            .map(|name| {
+                let path = out.join(name);
+                std::fs::read(&path)
+                    .map(|bytes| (name.to_string(), bytes))
+                    .map_err(|e| format!("reading {}: {e}", path.display()))
+            })
+            .collect()
+    };
+    let result = read();
+    let _ = std::fs::remove_dir_all(&out);
+    Ok(result?)
+}
+
+fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {
+    let modules = modules(printer)?;
     let mut bundle = Bundle::default();
     for path in &args.rules {
         bundle.rules.extend(read_rules(path)?);
@@ -101,8 +156,8 @@ fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
     let mut out = String::new();
-    for (name, bytes) in MODULES {
-        let mut module = bytes.to_vec();
+    for (name, bytes) in modules {
+        let mut module = bytes;
         bundle::write(&mut module, &bundle).map_err(|e| format!("{name}: {e}"))?;
         let path = args.out.join(name);
         std::fs::write(&path, &module).map_err(|e| format!("writing {}: {e}", path.display()))?;

@@ -80,9 +80,14 @@ pub fn build(
     let mut written = Vec::new();
     for (target, selection, features, artifact, module) in steps {
         let mut command = Command::new(cargo);
+        command.current_dir(workspace);
+        if selection == ["--lib"] {
+            command.args(["rustc", "--crate-type", "cdylib"]);
+        } else {
+            command.arg("build");
+        }
         command
-            .current_dir(workspace)
-            .args(["build", "--locked", "-p", "portcullis-wasm-plugin"])
+            .args(["--locked", "-p", "portcullis-wasm-plugin"])
             .args(selection)
             .args(["--target", target, "--profile", PROFILE])
             .arg("--target-dir")
@@ -114,10 +119,103 @@ pub fn build(
             bytes = opa_postlink(&bytes)?;
         }
         let path = out.join(module);
-        std::fs::write(&path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        write_atomically(&path, &bytes)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// [`build`], then `wasm-opt` on each module when `wasm_opt` is given. Optimised modules
+/// are cached in `target_dir/opt` by the hash of their input, so a build that produced the
+/// same module (the test run's, then the release build's) runs `wasm-opt` once.
+pub fn build_optimised(
+    cargo: &Path,
+    workspace: &Path,
+    target_dir: &Path,
+    out: &Path,
+    wasm_opt: Option<&Path>,
+) -> Result<Vec<PathBuf>, String> {
+    let paths = build(cargo, workspace, target_dir, out)?;
+    if let Some(wasm_opt) = wasm_opt {
+        let cache = target_dir.join("opt");
+        std::fs::create_dir_all(&cache)
+            .map_err(|e| format!("creating {}: {e}", cache.display()))?;
+        for path in &paths {
+            optimise_cached(wasm_opt, path, &cache)?;
+        }
+    }
+    Ok(paths)
+}
+
+/// Flags for `wasm-opt`; part of the cache key. The OPA module's post-link output uses
+/// bulk memory.
+const WASM_OPT_FLAGS: [&str; 5] = [
+    "-O3",
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+];
+
+/// `wasm-opt` on `path` in place, or the cached result for the same input.
+fn optimise_cached(wasm_opt: &Path, path: &Path, cache: &Path) -> Result<(), String> {
+    use std::hash::{Hash, Hasher};
+
+    let input = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    // SipHash with fixed keys: stable for one toolchain, which is all a build cache needs.
+    #[allow(
+        deprecated,
+        reason = "SipHasher's fixed keys make the key reproducible"
+    )]
+    let mut hasher = std::hash::SipHasher::new();
+    input.hash(&mut hasher);
+    WASM_OPT_FLAGS.hash(&mut hasher);
+    wasm_opt.hash(&mut hasher);
+    let cached = cache.join(format!("{:016x}.wasm", hasher.finish()));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        return write_atomically(path, &bytes);
+    }
+    let optimised = path.with_extension(format!("{}.opt.wasm", std::process::id()));
+    let status = Command::new(wasm_opt)
+        .args(WASM_OPT_FLAGS)
+        .arg(path)
+        .arg("-o")
+        .arg(&optimised)
+        .status()
+        .map_err(|e| format!("running {}: {e}", wasm_opt.display()))?;
+    if !status.success() {
+        return Err(format!("wasm-opt failed on {} ({status})", path.display()));
+    }
+    let bytes =
+        std::fs::read(&optimised).map_err(|e| format!("reading {}: {e}", optimised.display()))?;
+    let _ = std::fs::remove_file(&optimised);
+    write_atomically(&cached, &bytes)?;
+    write_atomically(path, &bytes)
+}
+
+/// `wasm-opt` named by `WASM_OPT`, else found on `PATH`.
+pub fn wasm_opt() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASM_OPT").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let found = Command::new("wasm-opt").arg("--version").output();
+    found
+        .is_ok_and(|o| o.status.success())
+        .then(|| PathBuf::from("wasm-opt"))
+}
+
+/// Writes through a temporary file and a rename: builds running at once (parallel tests
+/// asking a debug CLI for modules) never read half a module.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            format!("writing {}: {e}", path.display())
+        })
 }
 
 /// Turns the linked OPA cdylib into what OPA hosts load:
