@@ -241,7 +241,8 @@ pub fn text_report(
     let bold = Style::new().bold();
     let dim = Style::new().dimmed();
     let mut out = String::new();
-    let mut current: Option<(&str, usize)> = None;
+    // One header per resource: a `List`'s items share a document but not a header.
+    let mut current: Option<(&str, usize, Option<usize>)> = None;
     let rule_width = report
         .findings
         .iter()
@@ -249,13 +250,13 @@ pub fn text_report(
         .max()
         .unwrap_or(0);
     for finding in &report.findings {
-        let key = (finding.resource.file.as_str(), finding.resource.document);
+        let r = &finding.resource;
+        let key = (r.file.as_str(), r.document, r.item);
         if current != Some(key) {
             if current.is_some() {
                 out.push('\n');
             }
             current = Some(key);
-            let r = &finding.resource;
             out.push_str(&printer.paint(
                 bold,
                 &format!(

@@ -21,8 +21,13 @@ pub struct ResourceRef {
     pub file: String,
     /// 0-based index of the document in the source.
     pub document: usize,
-    /// 1-based line where the resource starts.
+    /// 1-based line where the resource starts (for an item of a `List`, the line of the
+    /// item's first key).
     pub line: usize,
+    /// For an item of a `List` (`kubectl get -o yaml` output, for one): its 0-based
+    /// position among the objects the document holds. Items are resources of their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
 }
 
 /// One rule violation on one container (or on the workload as a whole).
@@ -70,10 +75,11 @@ pub enum ExemptionSource {
 }
 
 impl Finding {
-    pub(crate) fn sort_key(&self) -> (&str, usize, &str, Option<&str>, &str, &str) {
+    pub(crate) fn sort_key(&self) -> (&str, usize, Option<usize>, &str, Option<&str>, &str, &str) {
         (
             &self.resource.file,
             self.resource.document,
+            self.resource.item,
             &self.rule,
             self.container.as_deref(),
             &self.path,

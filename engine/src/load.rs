@@ -23,8 +23,12 @@ const MAX_ENVELOPE_DEPTH: usize = 8;
 pub(crate) struct LoadedObject {
     /// 0-based index of the document in its source (documents with content only).
     pub document: usize,
-    /// 1-based line where the document's content starts.
+    /// 1-based line where the object starts: the document's first line with content, or
+    /// for an item of a `List`, the line of the item's first key.
     pub line: usize,
+    /// For an object that came out of a `List`: its 0-based position among the objects the
+    /// document holds (the index in `items`, nested lists flattened).
+    pub item: Option<usize>,
     pub value: Value,
     /// Set when the object came out of an admission request.
     pub admission: Option<AdmissionContext>,
@@ -151,7 +155,7 @@ pub(crate) fn load_source(file: &str, text: &str) -> Vec<Loaded> {
 /// of `file`. Front ends that receive JSON from a host use this instead of re-serializing.
 pub(crate) fn load_value(file: &str, value: Value) -> Vec<Loaded> {
     let mut out = Vec::new();
-    unwrap_object(file, 0, 1, value, None, 0, &mut out);
+    Unwrapper::new(file, 0, &mut out).unwrap(1, value, &[]);
     out
 }
 
@@ -159,35 +163,49 @@ pub(crate) fn load_value(file: &str, value: Value) -> Vec<Loaded> {
 pub(crate) fn load_yaml_document(file: &str, doc: &RawDocument<'_>) -> Vec<Loaded> {
     let mut out = Vec::new();
     match parse_yaml_document(file, doc) {
-        Ok(value) => unwrap_object(file, doc.index, doc.content_line, value, None, 0, &mut out),
+        Ok(parsed) => {
+            // The reader counts lines from the document's first line.
+            let item_lines: Vec<usize> = parsed
+                .item_lines
+                .iter()
+                .map(|line| doc.first_line + line - 1)
+                .collect();
+            Unwrapper::new(file, doc.index, &mut out).unwrap(
+                doc.content_line,
+                parsed.value,
+                &item_lines,
+            )
+        }
         Err(error) => out.push(Loaded::Error(error)),
     }
     out
 }
 
-/// Parses one YAML document into a JSON value.
-pub(crate) fn parse_yaml_document(file: &str, doc: &RawDocument<'_>) -> Result<Value, Diagnostic> {
+/// Parses one YAML document into a JSON value, with the lines of a `List`'s items
+/// (relative to the document).
+pub(crate) fn parse_yaml_document(
+    file: &str,
+    doc: &RawDocument<'_>,
+) -> Result<crate::yaml::Document, Diagnostic> {
     if doc.text.len() > MAX_DOCUMENT_BYTES {
         return Err(too_large(file, doc.index, doc.content_line, doc.text.len()));
     }
-    crate::yaml::parse_document(doc.text)
-        .map(|d| d.value)
-        .map_err(|e| {
-            // The parser may report an unexpected end on the line after the document; keep
-            // errors inside it.
-            let last_line = doc.first_line + doc.text.trim_end().matches('\n').count();
-            let (line, column) = match e.line {
-                Some(line) => (
-                    (doc.first_line + line.saturating_sub(1)).min(last_line),
-                    e.column
-                        .map(|c| format!(" (column {c})"))
-                        .unwrap_or_default(),
-                ),
-                None => (doc.content_line, String::new()),
-            };
-            let message = format!("invalid YAML: {}{column}", e.message);
-            Diagnostic::new(file, Some(doc.index), Some(line), message)
-        })
+    crate::yaml::parse_document(doc.text).map_err(|e| {
+        // The parser may report an unexpected end on the line after the document; keep
+        // errors inside it.
+        let last_line = doc.first_line + doc.text.trim_end().matches('\n').count();
+        let (line, column) = match e.line {
+            Some(line) => (
+                (doc.first_line + line.saturating_sub(1)).min(last_line),
+                e.column
+                    .map(|c| format!(" (column {c})"))
+                    .unwrap_or_default(),
+            ),
+            None => (doc.content_line, String::new()),
+        };
+        let message = format!("invalid YAML: {}{column}", e.message);
+        Diagnostic::new(file, Some(doc.index), Some(line), message)
+    })
 }
 
 fn too_large(file: &str, document: usize, line: usize, len: usize) -> Diagnostic {
@@ -238,7 +256,13 @@ fn load_json_stream(file: &str, text: &str, out: &mut Vec<Loaded>) {
                     if len > MAX_DOCUMENT_BYTES {
                         out.push(Loaded::Error(too_large(file, index, line, len)));
                     } else {
-                        unwrap_object(file, index, line, value, None, 0, out);
+                        let item_lines = if is_list(&value) {
+                            let start = base + value_start;
+                            json_item_lines(&text[start..start + len], line)
+                        } else {
+                            Vec::new()
+                        };
+                        Unwrapper::new(file, index, out).unwrap(line, value, &item_lines);
                     }
                 }
                 Some(Err(e)) => {
@@ -293,160 +317,332 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// Unwraps `List` kinds and admission envelopes down to plain objects.
-fn unwrap_object(
-    file: &str,
-    document: usize,
-    line: usize,
-    value: Value,
-    admission: Option<AdmissionContext>,
-    depth: usize,
-    out: &mut Vec<Loaded>,
-) {
-    let error =
-        |message: String| Loaded::Error(Diagnostic::new(file, Some(document), Some(line), message));
-    if depth > MAX_ENVELOPE_DEPTH {
-        out.push(error(format!(
-            "envelopes nested more than {MAX_ENVELOPE_DEPTH} deep"
-        )));
-        return;
-    }
-    let Value::Object(mut map) = value else {
-        match value {
-            Value::Null => out.push(Loaded::Skipped),
-            other => out.push(error(format!(
-                "document is {}, not a Kubernetes object",
-                crate::diagnostic::describe(&other)
-            ))),
-        }
-        return;
-    };
+/// Whether `value` is a `List` kind (`List`, `DeploymentList`, …) with its `items`.
+fn is_list(value: &Value) -> bool {
+    value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.ends_with("List"))
+        && value.get("items").is_some()
+}
 
-    // Classify by borrowing `kind` first, then take the object apart.
-    enum Shape {
-        Review,
-        List,
-        Request,
-        Object,
-        BadKind(&'static str),
-        NoKind,
-    }
-    let shape = match map.get("kind") {
-        Some(Value::String(kind)) if kind == "AdmissionReview" => Shape::Review,
-        Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
-            Shape::List
+/// The 1-based line of each element of the top-level `items` array of one JSON value (of
+/// an object element, its first key's), `text` being that value (valid JSON, already
+/// parsed) and `first_line` its line. serde_json keeps no positions, so this scans the text
+/// once: strings, nesting and line breaks.
+fn json_item_lines(text: &str, first_line: usize) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut line = first_line;
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    // The last string read at depth 1 (a key of the top-level object) and whether the
+    // value being read is the `items` array.
+    let mut string_start = 0usize;
+    let mut last_key_is_items = false;
+    let mut in_items = false;
+    let mut expect_item = false;
+    let mut expect_first_key = false;
+    for (i, byte) in text.bytes().enumerate() {
+        if byte == b'\n' {
+            line += 1;
         }
-        Some(Value::String(_)) => Shape::Object,
-        // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under
-        // `object`. One without a kind is still a request (and malformed), not a document
-        // to skip.
-        Some(Value::Object(_)) | None
-            if map.contains_key("operation")
-                || (map.contains_key("object") && map.contains_key("uid")) =>
-        {
-            Shape::Request
-        }
-        Some(other) => Shape::BadKind(crate::diagnostic::describe(other)),
-        None => Shape::NoKind,
-    };
-    match shape {
-        Shape::Review => match map.remove("request") {
-            Some(Value::Object(request)) => {
-                unwrap_admission_request(file, document, line, request, depth, out)
-            }
-            Some(Value::Null) | None => out.push(error(
-                "AdmissionReview has no `request` (a response-only review cannot be checked)"
-                    .into(),
-            )),
-            Some(other) => out.push(error(format!(
-                "AdmissionReview `request` is {}, expected an object",
-                crate::diagnostic::describe(&other)
-            ))),
-        },
-        Shape::List => match map.remove("items") {
-            Some(Value::Array(items)) => {
-                for item in items {
-                    unwrap_object(
-                        file,
-                        document,
-                        line,
-                        item,
-                        admission.clone(),
-                        depth + 1,
-                        out,
-                    );
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                in_string = false;
+                if depth == 1 {
+                    last_key_is_items = &text[string_start..i] == "items";
                 }
             }
-            Some(Value::Null) | None => {}
-            Some(other) => out.push(error(format!(
-                "`{}` has `items` of type {}, expected a list",
-                map.get("kind").and_then(Value::as_str).unwrap_or("List"),
-                crate::diagnostic::describe(&other)
-            ))),
-        },
-        Shape::Request => unwrap_admission_request(file, document, line, map, depth, out),
-        Shape::Object => out.push(Loaded::Object(LoadedObject {
+            continue;
+        }
+        if byte.is_ascii_whitespace() {
+            continue;
+        }
+        if expect_first_key {
+            // An object item is placed at its first key (its `}` when it has none), as a
+            // YAML item is.
+            lines.push(line);
+            expect_first_key = false;
+        } else if in_items && depth == 2 && expect_item && byte != b']' {
+            if byte == b'{' {
+                expect_first_key = true;
+            } else {
+                lines.push(line);
+            }
+            expect_item = false;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                string_start = i + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == 2 && byte == b'[' && last_key_is_items {
+                    in_items = true;
+                    expect_item = true;
+                }
+            }
+            b'}' | b']' => {
+                if depth == 2 {
+                    in_items = false;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            b',' => {
+                if in_items && depth == 2 {
+                    expect_item = true;
+                } else if depth == 1 {
+                    last_key_is_items = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// Unwraps `List` kinds and admission envelopes of one document down to plain objects.
+struct Unwrapper<'a> {
+    file: &'a str,
+    document: usize,
+    out: &'a mut Vec<Loaded>,
+    /// The position the next object out of a `List` gets.
+    next_item: usize,
+}
+
+impl<'a> Unwrapper<'a> {
+    fn new(file: &'a str, document: usize, out: &'a mut Vec<Loaded>) -> Unwrapper<'a> {
+        Unwrapper {
+            file,
             document,
-            line,
-            value: Value::Object(map),
-            admission,
-        })),
-        Shape::BadKind(found) => out.push(error(format!("`kind` is {found}, expected a string"))),
-        Shape::NoKind => out.push(Loaded::Skipped),
+            out,
+            next_item: 0,
+        }
+    }
+
+    /// Unwraps the document's value, which starts at `line`; `item_lines` are the lines of
+    /// its `items` when it is a `List`.
+    fn unwrap(&mut self, line: usize, value: Value, item_lines: &[usize]) {
+        self.object(line, value, None, 0, false, item_lines);
+    }
+
+    fn error(&self, line: usize, message: String) -> Loaded {
+        Loaded::Error(Diagnostic::new(
+            self.file,
+            Some(self.document),
+            Some(line),
+            message,
+        ))
+    }
+
+    /// Adds what one place of the document produced. Inside a `List` every such result
+    /// (an object, a skipped item, an error) takes the next item position.
+    fn push(&mut self, loaded: Loaded, in_list: bool) {
+        let item = in_list.then(|| {
+            self.next_item += 1;
+            self.next_item - 1
+        });
+        self.out.push(match loaded {
+            Loaded::Object(object) => Loaded::Object(LoadedObject { item, ..object }),
+            other => other,
+        });
+    }
+
+    fn object(
+        &mut self,
+        line: usize,
+        value: Value,
+        admission: Option<AdmissionContext>,
+        depth: usize,
+        in_list: bool,
+        item_lines: &[usize],
+    ) {
+        if depth > MAX_ENVELOPE_DEPTH {
+            let error = self.error(
+                line,
+                format!("envelopes nested more than {MAX_ENVELOPE_DEPTH} deep"),
+            );
+            self.push(error, in_list);
+            return;
+        }
+        let Value::Object(mut map) = value else {
+            let loaded = match value {
+                Value::Null => Loaded::Skipped,
+                other => self.error(
+                    line,
+                    format!(
+                        "document is {}, not a Kubernetes object",
+                        crate::diagnostic::describe(&other)
+                    ),
+                ),
+            };
+            self.push(loaded, in_list);
+            return;
+        };
+
+        // Classify by borrowing `kind` first, then take the object apart.
+        enum Shape {
+            Review,
+            List,
+            Request,
+            Object,
+            BadKind(&'static str),
+            NoKind,
+        }
+        let shape = match map.get("kind") {
+            Some(Value::String(kind)) if kind == "AdmissionReview" => Shape::Review,
+            Some(Value::String(kind)) if kind.ends_with("List") && map.contains_key("items") => {
+                Shape::List
+            }
+            Some(Value::String(_)) => Shape::Object,
+            // A bare AdmissionRequest: `kind` is a GroupVersionKind and the object sits under
+            // `object`. One without a kind is still a request (and malformed), not a document
+            // to skip.
+            Some(Value::Object(_)) | None
+                if map.contains_key("operation")
+                    || (map.contains_key("object") && map.contains_key("uid")) =>
+            {
+                Shape::Request
+            }
+            Some(other) => Shape::BadKind(crate::diagnostic::describe(other)),
+            None => Shape::NoKind,
+        };
+        match shape {
+            Shape::Review => match map.remove("request") {
+                Some(Value::Object(request)) => {
+                    self.admission_request(line, request, depth, in_list)
+                }
+                Some(Value::Null) | None => {
+                    let error = self.error(
+                        line,
+                        "AdmissionReview has no `request` (a response-only review cannot be checked)"
+                            .into(),
+                    );
+                    self.push(error, in_list)
+                }
+                Some(other) => {
+                    let error = self.error(
+                        line,
+                        format!(
+                            "AdmissionReview `request` is {}, expected an object",
+                            crate::diagnostic::describe(&other)
+                        ),
+                    );
+                    self.push(error, in_list)
+                }
+            },
+            Shape::List => match map.remove("items") {
+                Some(Value::Array(items)) => {
+                    for (i, item) in items.into_iter().enumerate() {
+                        // Each item is a resource of its own, at its own line; items of a
+                        // nested list have none recorded and take the line of the list.
+                        let item_line = item_lines.get(i).copied().unwrap_or(line);
+                        self.object(item_line, item, admission.clone(), depth + 1, true, &[]);
+                    }
+                }
+                Some(Value::Null) | None => {}
+                Some(other) => {
+                    let error = self.error(
+                        line,
+                        format!(
+                            "`{}` has `items` of type {}, expected a list",
+                            map.get("kind").and_then(Value::as_str).unwrap_or("List"),
+                            crate::diagnostic::describe(&other)
+                        ),
+                    );
+                    self.push(error, in_list)
+                }
+            },
+            Shape::Request => self.admission_request(line, map, depth, in_list),
+            Shape::Object => {
+                let object = Loaded::Object(LoadedObject {
+                    document: self.document,
+                    line,
+                    item: None,
+                    value: Value::Object(map),
+                    admission,
+                });
+                self.push(object, in_list)
+            }
+            Shape::BadKind(found) => {
+                let error = self.error(line, format!("`kind` is {found}, expected a string"));
+                self.push(error, in_list)
+            }
+            Shape::NoKind => self.push(Loaded::Skipped, in_list),
+        }
+    }
+
+    fn admission_request(
+        &mut self,
+        line: usize,
+        mut request: Map<String, Value>,
+        depth: usize,
+        in_list: bool,
+    ) {
+        match admitted_object(&mut request) {
+            Ok(Some((object, context))) => self.object(
+                line,
+                Value::Object(object),
+                Some(context),
+                depth + 1,
+                in_list,
+                &[],
+            ),
+            Ok(None) => self.push(Loaded::Skipped, in_list),
+            Err(message) => {
+                let error = self.error(line, message);
+                self.push(error, in_list)
+            }
+        }
     }
 }
 
-fn unwrap_admission_request(
-    file: &str,
-    document: usize,
-    line: usize,
-    mut request: Map<String, Value>,
-    depth: usize,
-    out: &mut Vec<Loaded>,
-) {
-    let error =
-        |message: String| Loaded::Error(Diagnostic::new(file, Some(document), Some(line), message));
+/// An admitted object and where it was admitted.
+type Admitted = (Map<String, Value>, AdmissionContext);
+
+/// The object an admission request asks about, completed from the request (kind,
+/// apiVersion, name), with its namespace; `None` for a request with nothing to check
+/// (DELETE, CONNECT).
+fn admitted_object(
+    request: &mut Map<String, Value>,
+) -> Result<Option<Admitted>, String> {
     // The API server always sends an operation; a request without one (or with another)
     // is malformed, and evaluating its object as a CREATE could admit what it should not.
     let operation = match request.get("operation") {
         Some(Value::String(op)) if OPERATIONS.contains(&op.as_str()) => op.clone(),
         Some(Value::String(op)) => {
-            out.push(error(format!(
+            return Err(format!(
                 "admission request has operation `{op}`; expected one of {}",
                 OPERATIONS.map(|o| format!("`{o}`")).join(", ")
-            )));
-            return;
+            ));
         }
         Some(other) => {
-            out.push(error(format!(
+            return Err(format!(
                 "admission request `operation` is {}, expected a string",
                 crate::diagnostic::describe(other)
-            )));
-            return;
+            ));
         }
-        None => {
-            out.push(error("admission request has no `operation`".into()));
-            return;
-        }
+        None => return Err("admission request has no `operation`".into()),
     };
     if operation == "DELETE" || operation == "CONNECT" {
-        out.push(Loaded::Skipped);
-        return;
+        return Ok(None);
     }
     let mut object = match request.remove("object") {
         Some(Value::Object(object)) => object,
         Some(Value::Null) | None => {
-            out.push(error(format!(
-                "admission request ({operation}) has no `object`"
-            )));
-            return;
+            return Err(format!("admission request ({operation}) has no `object`"));
         }
         Some(other) => {
-            out.push(error(format!(
+            return Err(format!(
                 "admission request `object` is {}, expected an object",
                 crate::diagnostic::describe(&other)
-            )));
-            return;
+            ));
         }
     };
     let namespace = request
@@ -458,10 +654,9 @@ fn unwrap_admission_request(
     let has_kind =
         |value: Option<&Value>| value.and_then(Value::as_str).is_some_and(|k| !k.is_empty());
     if !has_kind(object.get("kind")) && !has_kind(gvk.and_then(|k| k.get("kind"))) {
-        out.push(error(format!(
+        return Err(format!(
             "admission request ({operation}) names no kind: neither `request.kind.kind` nor the object's `kind`"
-        )));
-        return;
+        ));
     }
     if !object.contains_key("kind")
         && let Some(kind) = gvk.and_then(|k| k.get("kind")).and_then(Value::as_str)
@@ -497,16 +692,7 @@ fn unwrap_admission_request(
             metadata.insert("name".into(), Value::String(name.to_string()));
         }
     }
-    let context = AdmissionContext { namespace };
-    unwrap_object(
-        file,
-        document,
-        line,
-        Value::Object(object),
-        Some(context),
-        depth + 1,
-        out,
-    )
+    Ok(Some((object, AdmissionContext { namespace })))
 }
 
 #[cfg(test)]
@@ -559,6 +745,100 @@ mod tests {
         assert!(
             matches!(&loaded[2], Loaded::Object(o) if o.line == 3 && o.document == 2),
             "{loaded:?}"
+        );
+    }
+
+    /// (line, item, name) of every object loaded from `text`.
+    fn placed(file: &str, text: &str) -> Vec<(usize, Option<usize>, String)> {
+        load_source(file, text)
+            .into_iter()
+            .filter_map(|loaded| match loaded {
+                Loaded::Object(o) => Some((
+                    o.line,
+                    o.item,
+                    o.value["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn list_items_are_resources_at_their_own_lines() {
+        // `kubectl get deploy -o yaml`: `items` before `kind`, after another document.
+        let text = "kind: Pod\nmetadata: {name: before}\n---\napiVersion: v1\nitems:\n\
+                    - apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    name: web\n\
+                    - apiVersion: v1\n  kind: Service\n  metadata: {name: web}\n\
+                    - # the first key is on the next line\n  kind: Deployment\n  metadata: {name: api}\n\
+                    kind: List\nmetadata:\n  resourceVersion: \"\"\n";
+        assert_eq!(
+            placed("l.yaml", text),
+            [
+                (1, None, "before".to_string()),
+                (6, Some(0), "web".to_string()),
+                (10, Some(1), "web".to_string()),
+                (14, Some(2), "api".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_list_items_keep_their_lines() {
+        // `kubectl get deploy -o json` pretty-prints; strings may hold brackets, braces,
+        // commas and escaped quotes, and a key named `items` deeper down does not count.
+        let text = r#"{
+    "apiVersion": "v1",
+    "metadata": {"items": [1, 2], "note": "a \"quoted\" ] , { string"},
+    "items": [
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "web", "annotations": {"x": "[{,\\"}}
+        },
+        {"kind": "Deployment", "metadata": {"name": "api"}}
+    ],
+    "kind": "List"
+}
+{"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "one-line"}}, {"kind": "Pod", "metadata": {"name": "same-line"}}]}
+"#;
+        assert_eq!(
+            placed("l.json", text),
+            [
+                (6, Some(0), "web".to_string()),
+                (9, Some(1), "api".to_string()),
+                (13, Some(0), "one-line".to_string()),
+                (13, Some(1), "same-line".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_lists_and_odd_items_take_positions_in_order() {
+        let text = "kind: List\nitems:\n- kind: List\n  items:\n  - {kind: Pod, metadata: {name: a}}\n  - {kind: Pod, metadata: {name: b}}\n- 7\n- {kind: Pod, metadata: {name: c}}\n";
+        assert_eq!(
+            placed("n.yaml", text),
+            [
+                (3, Some(0), "a".to_string()),
+                (3, Some(1), "b".to_string()),
+                (8, Some(3), "c".to_string()),
+            ]
+        );
+        // The number is an error at its own line.
+        let errors: Vec<_> = load_source("n.yaml", text)
+            .into_iter()
+            .filter_map(|l| match l {
+                Loaded::Error(e) => Some((e.line, e.message)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            errors,
+            [(
+                Some(7),
+                "document is a number, not a Kubernetes object".to_string()
+            )]
         );
     }
 

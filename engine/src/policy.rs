@@ -593,6 +593,7 @@ impl Subject {
                 file: file.to_string(),
                 document: workload.document,
                 line: workload.line,
+                item: workload.item,
             }),
             annotation_exemption: annotation_exemption(&workload),
             workload,

@@ -31,7 +31,7 @@ pub struct Summary {
 /// Everything one check produced, in deterministic order.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Findings that count, sorted by file, document, rule and container.
+    /// Findings that count, sorted by file, document, `List` item, rule and container.
     pub findings: Vec<Finding>,
     /// Findings waived by an exemption, in the same order.
     pub exempted: Vec<Finding>,
@@ -93,7 +93,7 @@ impl Report {
         self.errors
             .sort_by(|a, b| (&a.file, a.document, a.line).cmp(&(&b.file, b.document, b.line)));
         self.checked_resources
-            .sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
+            .sort_by(|a, b| (&a.file, a.document, a.item).cmp(&(&b.file, b.document, b.item)));
     }
 
     /// The counts of the one-line summary.

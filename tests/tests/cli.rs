@@ -310,6 +310,84 @@ fn admission_envelopes_and_lists() {
     assert_eq!(report["summary"]["errors"], 0);
 }
 
+/// `kubectl get deploy -o yaml` / `-o json`: each item is a resource of its own, at the line
+/// of its first key, under its own text header, in every output format.
+#[test]
+fn list_items_are_resources_of_their_own() {
+    for (file, lines) in [
+        ("tests/fixtures/lists/kubectl-get-deploy.yaml", [3, 62]),
+        ("tests/fixtures/lists/kubectl-get-deploy.json", [5, 85]),
+    ] {
+        let report = json(&run(&["check", file, "--format", "json", FIXED_DAY]));
+        let placed: Vec<(String, u64, String)> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let r = &f["resource"];
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["line"].as_u64().unwrap(),
+                    f["rule"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let [frontend, orders] = lines.map(|l| l as u64);
+        assert_eq!(
+            placed,
+            [
+                ("frontend".into(), frontend, "untrusted-registry".into()),
+                ("orders".into(), orders, "hardcoded-secret".into()),
+                ("orders".into(), orders, "untrusted-registry".into()),
+            ],
+            "{file}"
+        );
+        assert_eq!(report["summary"]["resources"], 2, "{file}");
+
+        // Text: the critical finding sits under the second Deployment's header, not the first's.
+        let text = stdout(&run(&["check", file, "--color", "never", FIXED_DAY]));
+        let headers: Vec<&str> = text.lines().filter(|l| l.starts_with(file)).collect();
+        assert_eq!(
+            headers,
+            [
+                format!("{file}:{frontend}: Deployment shop/frontend"),
+                format!("{file}:{orders}: Deployment shop/orders"),
+            ],
+            "{text}"
+        );
+        let orders_block = text.split(headers[1]).nth(1).unwrap();
+        assert!(orders_block.contains("hardcoded-secret"), "{text}");
+        assert!(
+            !text
+                .split(headers[1])
+                .next()
+                .unwrap()
+                .contains("hardcoded-secret")
+        );
+
+        let sarif = json(&run(&["check", file, "--format", "sarif", FIXED_DAY]));
+        let sarif_lines: Vec<u64> = sarif["runs"][0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(sarif_lines, [frontend, orders, orders], "{file}");
+
+        let junit = stdout(&run(&["check", file, "--format", "junit", FIXED_DAY]));
+        for (name, line) in [("frontend", frontend), ("orders", orders)] {
+            let case = format!(
+                "<testcase name=\"hardcoded-secret\" classname=\"Deployment/shop/{name}\" file=\"{file}\" line=\"{line}\""
+            );
+            assert!(junit.contains(&case), "{case}\n{junit}");
+        }
+    }
+}
+
 #[test]
 fn config_exemptions_severity_and_expiry() {
     let output = run(&[

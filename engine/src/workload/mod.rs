@@ -154,6 +154,8 @@ pub struct Workload {
     /// 0-based document index and 1-based line in the source.
     pub(crate) document: usize,
     pub(crate) line: usize,
+    /// The position among the objects of the document's `List`, for an item of one.
+    pub(crate) item: Option<usize>,
 }
 
 impl Workload {
@@ -269,6 +271,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
     let LoadedObject {
         document,
         line,
+        item,
         value,
         admission,
     } = object;
@@ -372,6 +375,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         kind,
         document,
         line,
+        item,
         raw: Arc::new(value),
     };
     Normalized::Workload(Box::new(workload))
@@ -614,6 +618,7 @@ mod tests {
         let object = LoadedObject {
             document: 0,
             line: 1,
+            item: None,
             value,
             admission: None,
         };
@@ -657,6 +662,7 @@ mod tests {
         let object = LoadedObject {
             document: 0,
             line: 1,
+            item: None,
             value: serde_json::json!({"kind": "Service"}),
             admission: None,
         };

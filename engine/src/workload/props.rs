@@ -171,7 +171,7 @@ proptest! {
     #[test]
     fn every_controller_kind_normalizes_the_same_pod_spec_alike(spec in pod_spec()) {
         let view = |kind: &str| {
-            let object = LoadedObject { document: 0, line: 1, value: wrap(kind, &spec), admission: None };
+            let object = LoadedObject { document: 0, line: 1, item: None, value: wrap(kind, &spec), admission: None };
             match normalize(object) {
                 Normalized::Workload(w) => w,
                 other => panic!("{kind}: {other:?}"),

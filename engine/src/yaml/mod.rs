@@ -171,6 +171,21 @@ impl<'input> Composer<'input> {
         let mut stack: Vec<Frame> = Vec::new();
         loop {
             let (event, span) = self.next()?;
+            let starts_node = matches!(
+                event,
+                Event::Scalar(..)
+                    | Event::Alias(_)
+                    | Event::SequenceStart(..)
+                    | Event::MappingStart(..)
+            );
+            if starts_node
+                && let Some(Frame::Sequence {
+                    record_lines: true, ..
+                }) = stack.last()
+            {
+                // Every item counts, scalars too, so `item_lines[i]` is the line of `items[i]`.
+                self.item_lines.push(span.start.line());
+            }
             let completed: Node = match event {
                 Event::Scalar(text, style, anchor, tag) => {
                     let node = scalar(text, style, tag.as_deref(), &span)?;
@@ -212,12 +227,6 @@ impl<'input> Composer<'input> {
                         stack.as_slice(),
                         [Frame::Mapping { top_level: true, pending: Some(PendingKey::Key(k)), .. }] if k == "items"
                     );
-                    if let Some(Frame::Sequence {
-                        record_lines: true, ..
-                    }) = stack.last()
-                    {
-                        self.item_lines.push(span.start.line());
-                    }
                     stack.push(if matches!(event, Event::SequenceStart(..)) {
                         Frame::Sequence {
                             items: Vec::new(),
@@ -715,6 +724,13 @@ mod tests {
         .unwrap();
         assert_eq!(doc.item_lines, vec![4, 7]);
         assert_eq!(doc.value["items"][1]["metadata"]["name"], "b");
+        // Scalars, aliases, flow maps and items whose first key is on the next line all
+        // keep their place; nested lists record nothing.
+        let doc = parse_document(
+            "kind: List\nitems:\n- 5\n- &p {kind: Pod}\n- *p\n-\n  kind: Pod\n- kind: List\n  items: [{kind: Pod}]\n",
+        )
+        .unwrap();
+        assert_eq!(doc.item_lines, vec![3, 4, 5, 7, 8]);
     }
 
     #[test]
