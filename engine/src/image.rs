@@ -60,6 +60,9 @@ impl ImageRef {
         if reference.is_empty() {
             return Err(fail("the reference is empty".into()));
         }
+        if let Some(reason) = leftover(reference) {
+            return Err(fail(reason));
+        }
         if let Some(c) = reference
             .chars()
             .find(|c| c.is_whitespace() || c.is_control())
@@ -133,6 +136,31 @@ impl ImageRef {
         }
         out
     }
+}
+
+/// Why `reference` is something a build or templating step should have replaced, not an
+/// image: the real-world source of most invalid references, each with the step that fixes it.
+fn leftover(reference: &str) -> Option<String> {
+    let reason = if reference.starts_with("ko://") {
+        "it is a `ko://` import path, which `ko resolve` (or `ko apply`) builds and replaces with \
+         an image: check the resolved manifests"
+    } else if reference.contains("{{") {
+        "it is an unrendered template (`{{ … }}`): render the chart with `helm template` and \
+         check its output"
+    } else if reference.contains("${") || reference.contains("$(") {
+        // Kubernetes expands `$(VAR)` in `command`, `args` and `env`, never in `image`.
+        "it holds an unsubstituted variable (`${…}` or `$(…)`), which Kubernetes never expands \
+         in `image`: substitute it (`envsubst`, `kustomize build`, your deploy tool) and check \
+         the result"
+    } else if reference
+        .find('<')
+        .is_some_and(|open| reference[open..].contains('>'))
+    {
+        "it holds a placeholder (`<…>`) to be replaced before the manifest is applied"
+    } else {
+        return None;
+    };
+    Some(reason.to_string())
 }
 
 /// Splits off the registry the way Docker does: the first component is a registry when the
@@ -567,6 +595,35 @@ mod tests {
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn leftovers_of_build_and_template_steps_say_what_they_are() {
+        // Shapes found in public repositories' manifests (knative, agent-sandbox, bitnami
+        // charts, the GKE samples).
+        for (reference, says) in [
+            ("ko://knative.dev/serving/cmd/queue", "`ko resolve`"),
+            ("{{ include \"nginx.image\" . }}", "`helm template`"),
+            (
+                "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.Version }}",
+                "`helm template`",
+            ),
+            (
+                "gcr.io/${PROJECT_ID}/hello-app:v1",
+                "unsubstituted variable",
+            ),
+            ("$(IMAGE)", "never expands"),
+            (
+                "us-central1-docker.pkg.dev/<PROJECT_ID>/adk-repo/adk-agent:latest",
+                "placeholder",
+            ),
+            ("<image_url>", "placeholder"),
+        ] {
+            let error = ImageRef::parse(reference).unwrap_err();
+            assert!(error.reason.contains(says), "{reference}: {error}");
+        }
+        // A bracketed IPv6 registry is not a placeholder.
+        assert_eq!(parse("[::1]:5000/a/b:v").registry, "[::1]:5000");
     }
 
     #[test]

@@ -203,7 +203,14 @@ pub(crate) fn parse_yaml_document(
             ),
             None => (doc.content_line, String::new()),
         };
-        let message = format!("invalid YAML: {}{column}", e.message);
+        let mut message = format!("invalid YAML: {}{column}", e.message);
+        if doc.text.contains("{{") {
+            // Almost always a Helm chart's template file read as a manifest.
+            message.push_str(
+                "; the document holds `{{ … }}`, so it looks like an unrendered template: \
+                 render it first (`helm template`) and check the output",
+            );
+        }
         Diagnostic::new(file, Some(doc.index), Some(line), message)
     })
 }
@@ -609,9 +616,7 @@ type Admitted = (Map<String, Value>, AdmissionContext);
 /// The object an admission request asks about, completed from the request (kind,
 /// apiVersion, name), with its namespace; `None` for a request with nothing to check
 /// (DELETE, CONNECT).
-fn admitted_object(
-    request: &mut Map<String, Value>,
-) -> Result<Option<Admitted>, String> {
+fn admitted_object(request: &mut Map<String, Value>) -> Result<Option<Admitted>, String> {
     // The API server always sends an operation; a request without one (or with another)
     // is malformed, and evaluating its object as a CREATE could admit what it should not.
     let operation = match request.get("operation") {
@@ -746,6 +751,29 @@ mod tests {
             matches!(&loaded[2], Loaded::Object(o) if o.line == 3 && o.document == 2),
             "{loaded:?}"
         );
+    }
+
+    #[test]
+    fn unrendered_templates_are_named_as_such() {
+        // The shape of bitnami/charts' deployment.yaml.
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"common.names.fullname\" . }}\n  namespace: {{ .Release.Namespace | quote }}\n";
+        let errors: Vec<String> = load_source("deployment.yaml", text)
+            .into_iter()
+            .filter_map(|l| match l {
+                Loaded::Error(e) => Some(e.message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("invalid YAML: "), "{}", errors[0]);
+        assert!(
+            errors[0].contains("render it first (`helm template`)"),
+            "{}",
+            errors[0]
+        );
+        // Bad YAML without braces gets no such hint.
+        let errors = load_source("bad.yaml", "a: [1\n");
+        assert!(matches!(&errors[..], [Loaded::Error(e)] if !e.message.contains("helm")));
     }
 
     /// (line, item, name) of every object loaded from `text`.
