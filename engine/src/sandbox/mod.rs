@@ -409,6 +409,12 @@ pub mod rule_api {
     pub fn workload_pod_annotations(w: &mut Workload) -> Map {
         string_map(&w.0.pod_annotations())
     }
+    /// The pod's operating system, lower case (`"windows"`, `"linux"`): `spec.os.name`, else
+    /// the `kubernetes.io/os` node selector; `()` when the manifest says neither.
+    #[rhai_fn(get = "os", pure)]
+    pub fn workload_os(w: &mut Workload) -> Dynamic {
+        opt_str(w.0.os.as_deref())
+    }
     /// `serviceAccountName` of the pod, or `()` when unset.
     #[rhai_fn(get = "service_account_name", pure)]
     pub fn workload_service_account_name(w: &mut Workload) -> Dynamic {
@@ -821,6 +827,16 @@ pub mod rule_api {
     #[rhai_fn(get = "privileged", pure)]
     pub fn sc_privileged(s: &mut SecurityContext) -> Dynamic {
         opt(s.0.security.privileged)
+    }
+    /// Effective `windowsOptions.runAsUserName` (container over pod), or `()`.
+    #[rhai_fn(get = "windows_run_as_user_name", pure)]
+    pub fn sc_windows_run_as_user_name(s: &mut SecurityContext) -> Dynamic {
+        opt_str(s.0.security.windows_run_as_user_name.as_deref())
+    }
+    /// Effective `windowsOptions.hostProcess` (container over pod), or `()`.
+    #[rhai_fn(get = "windows_host_process", pure)]
+    pub fn sc_windows_host_process(s: &mut SecurityContext) -> Dynamic {
+        opt(s.0.security.windows_host_process)
     }
     /// Field path where the effective value of `field` (as spelled in the manifest, e.g.
     /// `"runAsUser"`) is set: the pod's securityContext when the container inherits it,

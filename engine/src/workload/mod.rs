@@ -71,6 +71,12 @@ pub struct SecurityContext {
     pub privileged: Option<bool>,
     pub capabilities_add: Vec<String>,
     pub capabilities_drop: Vec<String>,
+    /// Effective `windowsOptions.runAsUserName` (Windows pods; `ContainerAdministrator` is
+    /// the Windows root).
+    pub windows_run_as_user_name: Option<String>,
+    /// Effective `windowsOptions.hostProcess`: a container with the host's access, Windows'
+    /// counterpart of `privileged`.
+    pub windows_host_process: Option<bool>,
     /// Fields (as spelled in the manifest, e.g. `runAsUser`) whose effective value comes
     /// from the pod's securityContext rather than the container's.
     pub from_pod: Vec<&'static str>,
@@ -149,6 +155,9 @@ pub struct Workload {
     /// Field path of the pod spec, e.g. `spec.template.spec`.
     pub(crate) pod_spec_path: String,
     pub(crate) containers: Vec<Arc<Container>>,
+    /// The operating system the pod runs on, lower case, when the manifest says: `spec.os.name`
+    /// (what the API server validates against), else the `kubernetes.io/os` node selector.
+    pub(crate) os: Option<String>,
     /// The whole object, for rules that need fields the view does not carry.
     pub(crate) raw: Arc<Value>,
     /// 0-based document index and 1-based line in the source.
@@ -338,6 +347,17 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         }
     }
 
+    let os = pod_spec
+        .get("os")
+        .and_then(|os| os.get("name"))
+        .or_else(|| {
+            pod_spec
+                .get("nodeSelector")
+                .and_then(|selector| selector.get("kubernetes.io/os"))
+        })
+        .and_then(Value::as_str)
+        .filter(|os| !os.is_empty())
+        .map(str::to_ascii_lowercase);
     let image_pull_secrets = pod_spec
         .get("imagePullSecrets")
         .and_then(Value::as_array)
@@ -372,6 +392,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         image_pull_secrets,
         pod_spec_path: spec_path.to_string(),
         containers,
+        os,
         kind,
         document,
         line,
@@ -553,10 +574,33 @@ fn effective_security(
     let field = |key: &str| container.and_then(|c| c.get(key)).filter(|v| !v.is_null());
     let pod_field = |key: &str| pod.and_then(|p| p.get(key)).filter(|v| !v.is_null());
     let inherited = |key: &str| field(key).or_else(|| pod_field(key));
-    let from_pod = ["runAsUser", "runAsNonRoot", "runAsGroup"]
+    // `windowsOptions` is merged field by field, as the kubelet does.
+    let windows = |options: Option<&Value>, key: &str| {
+        options
+            .and_then(Value::as_object)
+            .and_then(|o| o.get(key))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let windows_field = |key: &str| {
+        windows(field("windowsOptions"), key)
+            .map(|v| (v, false))
+            .or_else(|| windows(pod_field("windowsOptions"), key).map(|v| (v, true)))
+    };
+    let user_name = windows_field("runAsUserName");
+    let host_process = windows_field("hostProcess");
+    let mut from_pod: Vec<&'static str> = ["runAsUser", "runAsNonRoot", "runAsGroup"]
         .into_iter()
         .filter(|key| field(key).is_none() && pod_field(key).is_some())
         .collect();
+    for (key, found) in [
+        ("windowsOptions.runAsUserName", &user_name),
+        ("windowsOptions.hostProcess", &host_process),
+    ] {
+        if matches!(found, Some((_, true))) {
+            from_pod.push(key);
+        }
+    }
     let capabilities = field("capabilities").and_then(Value::as_object);
     let caps = |key: &str| -> Vec<String> {
         capabilities
@@ -579,6 +623,8 @@ fn effective_security(
         privileged: field("privileged").and_then(as_bool),
         capabilities_add: caps("add"),
         capabilities_drop: caps("drop"),
+        windows_run_as_user_name: user_name.and_then(|(v, _)| v.as_str().map(str::to_string)),
+        windows_host_process: host_process.and_then(|(v, _)| as_bool(&v)),
         from_pod,
     }
 }
