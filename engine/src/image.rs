@@ -189,8 +189,18 @@ fn normalize_docker_hub(registry: Option<&str>, path: &str) -> (String, String) 
             };
             (DOCKER_HUB.to_string(), repository)
         }
-        // Host names are case-insensitive; compare them in one case.
-        Some(host) => (host.to_ascii_lowercase(), path.to_string()),
+        // Host names are case-insensitive; compare them in one case. A single-label host
+        // that reads as a registry only by its capitals (`A/b`) keeps them: in lower case
+        // its name would read as a Docker Hub repository (found by engine/tests/fuzz.rs).
+        Some(host) => {
+            let lower = host.to_ascii_lowercase();
+            let host = if looks_like_registry(&lower) {
+                lower
+            } else {
+                host.to_string()
+            };
+            (host, path.to_string())
+        }
     }
 }
 
@@ -508,6 +518,17 @@ fn docker_hub_pattern(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_host_that_is_one_only_by_its_capitals_keeps_them_in_the_name() {
+        let parsed = ImageRef::parse("A/a").unwrap();
+        assert_eq!(parsed.name, "A/a");
+        assert_eq!(ImageRef::parse(&parsed.name).unwrap().name, "A/a");
+        assert_eq!(
+            ImageRef::parse("Reg.Example.COM/a").unwrap().name,
+            "reg.example.com/a"
+        );
+    }
 
     #[test]
     fn pattern_sets_match_with_or_without_their_automaton() {
