@@ -31,15 +31,15 @@ fn main() {
         std::env::var_os("PORTCULLIS_NO_WASM").is_some_and(|v| !v.is_empty() && v != "0");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let missing_targets = portcullis_wasm_build::targets_installed(&rustc).err();
-    let embed = std::env::var_os("CARGO_FEATURE_BUNDLED_WASM").is_some();
+    let available = !disabled && missing_targets.is_none();
+    let embed = available && std::env::var_os("CARGO_FEATURE_BUNDLED_WASM").is_some();
 
-    let mut code = String::new();
     if disabled {
         println!("cargo:warning=PORTCULLIS_NO_WASM is set: building without WebAssembly modules");
     } else if let Some(e) = &missing_targets {
         println!("cargo:warning=building without WebAssembly modules: {e}");
     }
-    let modules = if embed && !disabled && missing_targets.is_none() {
+    let modules = if embed {
         for path in [
             "wasm-plugin/src",
             "wasm-plugin/build/src",
@@ -73,7 +73,9 @@ fn main() {
     } else {
         Vec::new()
     };
-    code.push_str("/// The modules built into this CLI, by file name (feature `bundled-wasm`).\n");
+    let mut code = String::from(
+        "/// The modules built into this CLI, by file name (feature `bundled-wasm`).\n",
+    );
     code.push_str("pub static MODULES: &[(&str, &[u8])] = &[\n");
     for path in &modules {
         let name = path
@@ -91,7 +93,7 @@ fn main() {
         portcullis_wasm_build::MODULES
     ));
     // Without `bundled-wasm`: where `wasm build` builds the modules on first use.
-    let on_demand = (!embed && !disabled && missing_targets.is_none()).then(|| {
+    let on_demand = (available && !embed).then(|| {
         (
             workspace.display().to_string(),
             target_dir.display().to_string(),

@@ -19,7 +19,7 @@ fn main() {
     std::fs::write(out.join("metadata-wasi.json"), metadata.to_string()).expect("write");
 
     // OPA hosts own the memory (imported as env.memory, re-exported for ABI 1.1) and start it
-    // small; the data is moved out of the initial pages after linking (see cli/build.rs).
+    // small; the data is moved out of the initial pages after linking (see wasm-plugin/build/src/lib.rs).
     // Only the OPA step builds with feature `opa`, and it builds the library alone.
     let wasm = std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|f| f == "wasm");
     if wasm && std::env::var_os("CARGO_FEATURE_OPA").is_some() {

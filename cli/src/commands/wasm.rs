@@ -99,12 +99,7 @@ fn modules(printer: &Printer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
         .stdout(std::process::Stdio::null())
         .status()
         .map_err(|e| format!("running cargo to build the WebAssembly modules: {e}"))?;
-    let read = || -> Result<Vec<(String, Vec<u8>)>, String> {
-        if !status.success() {
-            return Err(format!(
-                "building the WebAssembly modules failed ({status})"
-            ));
-        }
+    let modules: Result<Vec<_>, String> = if status.success() {
         MODULE_NAMES
             .iter()
             .map(|name| {
@@ -114,10 +109,13 @@ fn modules(printer: &Printer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
                     .map_err(|e| format!("reading {}: {e}", path.display()))
             })
             .collect()
+    } else {
+        Err(format!(
+            "building the WebAssembly modules failed ({status})"
+        ))
     };
-    let result = read();
     let _ = std::fs::remove_dir_all(&out);
-    Ok(result?)
+    Ok(modules?)
 }
 
 fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {

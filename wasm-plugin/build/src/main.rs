@@ -1,8 +1,8 @@
 //! `cargo run -p portcullis-wasm-build -- [OUT_DIR] [--target-dir DIR]`: builds the three
 //! modules into OUT_DIR (default `target/wasm-modules`), optimised with `wasm-opt` when
-//! `WASM_OPT` names it or it is on `PATH`, and prints their sizes. A release build of the
-//! CLI embeds the same modules through its build script; a debug build of the CLI runs this
-//! when `portcullis wasm build` first needs them.
+//! `WASM_OPT` names it or it is on `PATH`, and prints their sizes. A CLI built with
+//! `--features bundled-wasm` embeds the same modules through its build script; any other
+//! build of the CLI runs this when `portcullis wasm build` first needs them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
