@@ -105,6 +105,13 @@ fn main() {
     code.push_str(&format!(
         "pub static BUILD_ON_DEMAND: Option<(&str, &str)> = {on_demand:?};\n"
     ));
+    code.push_str(&format!(
+        "/// The workspace and target directory `wasm run` builds its host from.\n\
+         #[cfg_attr(feature = \"bundled-wasm\", allow(dead_code))]\n\
+         pub static SOURCE_TREE: (&str, &str) = ({:?}, {:?});\n",
+        workspace.display().to_string(),
+        target_dir.display().to_string()
+    ));
     std::fs::write(out.join("wasm_modules.rs"), code).expect("writing wasm_modules.rs");
 }
 

@@ -10,7 +10,6 @@ mod diagnostics;
 mod inputs;
 mod printer;
 mod setup;
-mod wasm_host;
 mod watcher;
 
 use std::process::ExitCode;

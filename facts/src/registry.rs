@@ -309,6 +309,9 @@ impl<'a> Session<'a> {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the network runtime: {e}"))?;
+        // reqwest is built without a crypto provider of its own (Cargo.toml says why): ring
+        // becomes the process default unless the embedding program installed another.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .connect_timeout(options.timeout)
             .read_timeout(options.timeout)

@@ -3,6 +3,8 @@
 //! `build` copies the modules embedded in this binary (see `cli/build.rs`) and fills their
 //! rules area with the user's rules and configuration: no compiler involved. Everything is
 //! checked first, with the CLI's messages, so a module never carries rules that fail to load.
+//! `run` evaluates one request with a module in wasmtime (`portcullis-wasm-host`), linked in
+//! with `bundled-wasm` and otherwise built from the source tree on first use, as the modules are.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +18,6 @@ use serde_json::{Value, json};
 use crate::Outcome;
 use crate::args::{ColorChoice, WasmBuildArgs, WasmCommand, WasmRunArgs};
 use crate::printer::Printer;
-use crate::wasm_host::{Abi, Host};
 
 include!(concat!(env!("OUT_DIR"), "/wasm_modules.rs"));
 
@@ -211,26 +212,146 @@ fn run_module(args: &WasmRunArgs, printer: &Printer) -> Result<Outcome, Failure>
     let request = read_json(&args.request)?;
     let settings = args.settings.as_deref().map(read_json).transpose()?;
     let request = validation_request(request, settings);
-    let host = Host::new(&bytes, Duration::from_millis(args.timeout))?;
-    log::info!(
-        "running {} as a {} module",
-        args.module.display(),
-        host.abi.name()
-    );
-    let answer = host.validate(&request, &args.entrypoint)?;
+    let timeout = Duration::from_millis(args.timeout);
+    let (abi, answer) = evaluate(args, &bytes, &request, timeout, printer)?;
+    log::info!("ran {} as a {abi} module", args.module.display());
     printer.json(&serde_json::to_string_pretty(&answer).unwrap_or_default())?;
-    let allowed = match host.abi {
-        Abi::Opa => {
-            let result = &answer[0]["result"];
-            result.as_bool().or_else(|| result["allowed"].as_bool())
-        }
-        Abi::Wapc | Abi::Wasi => answer["accepted"].as_bool(),
+    let allowed = if abi == "opa" {
+        let result = &answer[0]["result"];
+        result.as_bool().or_else(|| result["allowed"].as_bool())
+    } else {
+        answer["accepted"].as_bool()
     };
     Ok(match allowed {
         Some(true) => Outcome::Clean,
         Some(false) => Outcome::Findings,
         None => Outcome::Errors,
     })
+}
+
+/// The module's ABI (`wapc`, `opa`, `wasi`) and its answer, from the host built into this
+/// binary (feature `bundled-wasm`).
+#[cfg(feature = "bundled-wasm")]
+fn evaluate(
+    args: &WasmRunArgs,
+    bytes: &[u8],
+    request: &Value,
+    timeout: Duration,
+    _printer: &Printer,
+) -> Result<(String, Value), Failure> {
+    let host = portcullis_wasm_host::Host::new(bytes, timeout)?;
+    let answer = host.validate(request, &args.entrypoint)?;
+    Ok((host.abi.id().to_string(), answer))
+}
+
+/// The module's ABI and its answer, from the `portcullis-wasm-host` binary (wasmtime is
+/// not linked into the CLI: wasm-plugin/host/Cargo.toml says why). The host is the one next
+/// to this binary (`cargo build --workspace` and `cargo test` put it there), else built on
+/// first use from the source tree this binary was built from, in the same profile.
+#[cfg(not(feature = "bundled-wasm"))]
+fn evaluate(
+    args: &WasmRunArgs,
+    _bytes: &[u8],
+    request: &Value,
+    timeout: Duration,
+    printer: &Printer,
+) -> Result<(String, Value), Failure> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let binary = wasm_host_binary(printer)?;
+    let mut child = Command::new(&binary)
+        .arg(&args.module)
+        .arg(timeout.as_millis().to_string())
+        .arg(&args.entrypoint)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", binary.display()))?;
+    // The host reads all of stdin before it writes anything, so writing first cannot block.
+    // It may also stop early (a bad argument): its reply then says why, not the broken pipe.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(request.to_string().as_bytes());
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("running {}: {e}", binary.display()))?;
+    let Ok(mut reply) = serde_json::from_slice::<Value>(&output.stdout) else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(Failure::Message(format!(
+            "the WebAssembly host {} failed ({}): {}",
+            binary.display(),
+            output.status,
+            stderr.trim()
+        )));
+    };
+    if let Some(message) = reply["error"].as_str() {
+        return Err(Failure::Message(message.to_string()));
+    }
+    for line in reply["log"].as_array().into_iter().flatten() {
+        log::info!(target: "portcullis::wasm", "{}", line.as_str().unwrap_or_default());
+    }
+    let abi = reply["abi"].as_str().unwrap_or_default().to_string();
+    Ok((abi, reply["answer"].take()))
+}
+
+/// The host binary beside this one, or built now into the target directory this binary
+/// was built in.
+#[cfg(not(feature = "bundled-wasm"))]
+fn wasm_host_binary(printer: &Printer) -> Result<std::path::PathBuf, Failure> {
+    let name = format!("portcullis-wasm-host{}", std::env::consts::EXE_SUFFIX);
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot tell where this portcullis is: {e}"))?;
+    let exe_dir = exe.parent().unwrap_or(Path::new("."));
+    if exe_dir.join(&name).is_file() {
+        return Ok(exe_dir.join(name));
+    }
+    let (workspace, target_dir) = SOURCE_TREE;
+    if !Path::new(workspace).join("wasm-plugin").is_dir() {
+        return Err(Failure::Message(format!(
+            "this portcullis runs modules with a host built from the source tree it was built \
+             from, {workspace}, which is gone: build portcullis with `--features bundled-wasm` \
+             to carry it (see the README)"
+        )));
+    }
+    // The profile this binary was built with, told by its folder under the target directory.
+    let profile_dir = exe_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|_| exe_dir.parent() == Some(Path::new(target_dir)))
+        .unwrap_or("release");
+    let profile = if profile_dir == "debug" {
+        "dev"
+    } else {
+        profile_dir
+    };
+    printer.err(&format!(
+        "building the WebAssembly host (wasmtime) from {workspace}, profile {profile}: first use only\n"
+    ));
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args([
+            "build",
+            "-q",
+            "--locked",
+            "-p",
+            "portcullis-wasm-host",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running cargo to build the WebAssembly host: {e}"))?;
+    if !status.success() {
+        return Err(Failure::Message(format!(
+            "building the WebAssembly host failed ({status})"
+        )));
+    }
+    Ok(Path::new(target_dir).join(profile_dir).join(name))
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {

@@ -5,6 +5,9 @@
 //! Every run has an epoch deadline (a timer thread bumps the epoch) and a memory cap, so a
 //! module that loops or allocates without bound ends with an error, not a hung CLI. This
 //! module holds what the three have in common; each ABI has its own file.
+//!
+//! The CLI links this library when it is built with `bundled-wasm`; otherwise `portcullis
+//! wasm run` builds and runs the `portcullis-wasm-host` binary (src/main.rs) on first use.
 
 mod opa;
 mod wapc;
@@ -27,12 +30,16 @@ pub(crate) const STDOUT_LIMIT: usize = 64 << 20;
 /// Which host interface a module speaks, told by its exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abi {
+    /// Kubewarden's waPC protocol (`__guest_call`).
     Wapc,
+    /// OPA's Wasm ABI (`opa_eval`).
     Opa,
+    /// A WASI command reading stdin (`_start`).
     Wasi,
 }
 
 impl Abi {
+    /// How people call it.
     pub fn name(self) -> &'static str {
         match self {
             Abi::Wapc => "Kubewarden waPC",
@@ -40,12 +47,29 @@ impl Abi {
             Abi::Wasi => "WASI command",
         }
     }
+
+    /// The short name the host binary prints and the CLI reads back.
+    pub fn id(self) -> &'static str {
+        match self {
+            Abi::Wapc => "wapc",
+            Abi::Opa => "opa",
+            Abi::Wasi => "wasi",
+        }
+    }
+
+    /// The ABI of a short name from [`Abi::id`].
+    pub fn from_id(id: &str) -> Option<Abi> {
+        [Abi::Wapc, Abi::Opa, Abi::Wasi]
+            .into_iter()
+            .find(|abi| abi.id() == id)
+    }
 }
 
 /// A compiled module and the engine it runs on.
 pub struct Host {
     pub(crate) engine: Engine,
     pub(crate) module: Module,
+    /// The interface the module speaks.
     pub abi: Abi,
     pub(crate) timeout: Duration,
 }
