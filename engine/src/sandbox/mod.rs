@@ -470,7 +470,8 @@ pub mod rule_api {
         note_container(&c.0);
         c.0.name.as_str().into()
     }
-    /// `init`, `app` or `ephemeral`.
+    /// `init`, `app` or `ephemeral`; for a Dockerfile, `final` (the stage that is built) or
+    /// `stage` (an intermediate build stage).
     #[rhai_fn(get = "role", pure)]
     pub fn container_role(c: &mut Container) -> ImmutableString {
         note_container(&c.0);
