@@ -98,7 +98,8 @@ pub struct CollectArgs {
 /// How image facts are collected from registries (`facts collect`, `check --pull-facts`).
 #[derive(Debug, Clone, Args)]
 pub struct RegistryArgs {
-    /// Platform to pick from multi-platform images.
+    /// Platform to pick from multi-platform images; for `check`, also the platform
+    /// Dockerfiles are built for (BuildKit's `TARGETOS`, `TARGETARCH`, …).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
     pub platform: String,
 
@@ -245,9 +246,13 @@ pub struct WasmRunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Files (.yaml, .yml, .json), directories (searched recursively) or `-` for stdin.
-    /// Reads stdin when no path is given and stdin is not a terminal.
+    /// Files (.yaml, .yml, .json, Dockerfile, Containerfile, *.Dockerfile, Dockerfile.*),
+    /// directories (searched recursively for the same) or `-` for stdin. Reads stdin when
+    /// no path is given and stdin is not a terminal.
     pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 
     #[command(flatten)]
     pub rule_source: RuleSourceArgs,
@@ -299,6 +304,55 @@ pub struct CheckArgs {
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InputArgs {
+    /// Read stdin and the files named on the command line as this format, whatever their
+    /// names (`--format` is the output's). Files found in directories go by their names.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub input_format: Option<InputFormat>,
+
+    /// A value for a Dockerfile `ARG`, as `docker build --build-arg NAME=VALUE`; `NAME`
+    /// alone takes the value of the environment variable. Repeatable.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+    pub build_args: Vec<(String, String)>,
+}
+
+/// Formats of inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    Yaml,
+    Json,
+    Dockerfile,
+}
+
+impl From<InputFormat> for portcullis_engine::Format {
+    fn from(value: InputFormat) -> portcullis_engine::Format {
+        match value {
+            InputFormat::Yaml => portcullis_engine::Format::Yaml,
+            InputFormat::Json => portcullis_engine::Format::Json,
+            InputFormat::Dockerfile => portcullis_engine::Format::Dockerfile,
+        }
+    }
+}
+
+/// Parses `--build-arg NAME=VALUE` (or `NAME`, from the environment).
+fn parse_build_arg(text: &str) -> Result<(String, String), String> {
+    let (name, value) = match text.split_once('=') {
+        Some((name, value)) => (name, value.to_string()),
+        None => {
+            let value = std::env::var(text).map_err(|_| {
+                format!("`{text}` has no `=VALUE` and no environment variable of that name is set")
+            })?;
+            (text, value)
+        }
+    };
+    if name.is_empty() {
+        return Err(format!("`{text}` names no ARG: write NAME=VALUE"));
+    }
+    Ok((name.to_string(), value))
 }
 
 #[derive(Debug, Args)]

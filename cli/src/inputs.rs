@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use portcullis_engine::files;
-use portcullis_engine::{Diagnostic, Source};
+use portcullis_engine::{Diagnostic, Format, Source};
+
+use crate::args::InputArgs;
 
 /// One input to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,19 @@ impl Input {
             Input::Stdin => "<stdin>".to_string(),
             Input::File(path) | Input::Found(path) => path.display().to_string(),
         }
+    }
+
+    /// Reads the input as `--input-format`, `--build-arg` and `--platform` say.
+    pub fn read_with(&self, options: &InputArgs, platform: &str) -> Result<Source, Diagnostic> {
+        let mut source = self.read()?;
+        if let Some(format) = options.input_format
+            && !matches!(self, Input::Found(_))
+        {
+            source = source.with_format(format.into());
+        }
+        Ok(source
+            .with_build_args(options.build_args.iter().cloned())
+            .with_platform(platform))
     }
 
     /// Reads the input, at most [`portcullis_engine::files::MAX_MANIFEST_BYTES`].
@@ -61,10 +76,15 @@ pub fn is_walked_manifest(path: &Path) -> bool {
     !hidden && is_manifest(path) && !is_portcullis_file(path)
 }
 
+/// A manifest by its extension, or a Dockerfile by its name.
 fn is_manifest(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+        || path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(Format::is_dockerfile_name)
 }
 
 /// What a walk has seen, by real path.
@@ -84,7 +104,8 @@ impl Seen {
     }
 }
 
-/// Expands paths: directories recursively (sorted, manifests only, hidden entries skipped),
+/// Expands paths: directories recursively (sorted, manifests and Dockerfiles only, hidden
+/// entries skipped),
 /// files as given, `-` as stdin. Paths that cannot be listed become errors.
 pub fn expand(paths: &[PathBuf]) -> (Vec<Input>, Vec<Diagnostic>) {
     let mut inputs = Vec::new();

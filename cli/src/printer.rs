@@ -257,17 +257,20 @@ pub fn text_report(
                 out.push('\n');
             }
             current = Some(key);
-            out.push_str(&printer.paint(
-                bold,
-                &format!(
+            // A Dockerfile has no namespace, and its name is the file.
+            let heading = if is_dockerfile(finding) {
+                format!("{}: {}", clean(&r.file), clean(&r.kind))
+            } else {
+                format!(
                     "{}:{}: {} {}/{}",
                     clean(&r.file),
                     r.line,
                     clean(&r.kind),
                     clean(&r.namespace),
                     clean(&r.name)
-                ),
-            ));
+                )
+            };
+            out.push_str(&printer.paint(bold, &heading));
             out.push('\n');
         }
         push_finding(printer, &mut out, finding, dim, rule_width);
@@ -308,19 +311,33 @@ fn push_finding(
         &format!("{:8}", finding.severity.as_str()),
     );
     let subject = match &finding.container {
+        Some(c) if is_dockerfile(finding) => format!("stage `{}`: ", clean(c)),
         Some(c) => format!("container `{}`: ", clean(c)),
         None => String::new(),
+    };
+    // `file:line` first, so that terminals and editors open the line.
+    let at = match finding.line {
+        Some(line) => format!(
+            "{}:{line} ({})",
+            clean(&finding.resource.file),
+            clean(&finding.path)
+        ),
+        None => clean(&finding.path).to_string(),
     };
     out.push_str(&format!(
         "  {severity} {:rule_width$}  {subject}{}\n",
         clean(&finding.rule),
         clean(&finding.message)
     ));
-    out.push_str(&printer.paint(dim, &format!("           at {}\n", clean(&finding.path))));
+    out.push_str(&printer.paint(dim, &format!("           at {at}\n")));
     out.push_str(&printer.paint(
         dim,
         &format!("           help: {}\n", clean(&finding.remediation)),
     ));
+}
+
+fn is_dockerfile(finding: &Finding) -> bool {
+    finding.resource.kind == "Dockerfile"
 }
 
 fn plural(n: usize, word: &str) -> String {

@@ -4,13 +4,15 @@
 
 use rhai::{Engine, exported_module};
 
-use crate::sandbox::rule_api;
+use crate::sandbox::{dockerfile_api, rule_api};
 
 /// The rule API's functions with their doc comments, as Rhai's metadata JSON (`functions`:
 /// name, params, returnType, docComments). `docs/rule-api.md` is generated from it.
 pub fn rule_api_metadata() -> String {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(exported_module!(rule_api).into());
+    let mut api = exported_module!(rule_api);
+    api.combine_flatten(exported_module!(dockerfile_api));
+    engine.register_global_module(api.into());
     engine
         .gen_fn_metadata_to_json(false)
         .expect("metadata of registered functions serializes")
@@ -72,6 +74,8 @@ pub fn rule_api_markdown() -> String {
         ("ImageFacts", "f"),
         ("SecurityContext", "c.security"),
         ("Env", "e"),
+        ("Dockerfile", "workload.dockerfile"),
+        ("Stage", "c.stage"),
     ];
     for (type_name, example) in types {
         out.push_str(&format!(

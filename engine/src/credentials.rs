@@ -674,6 +674,10 @@ const MODIFIERS: &[&str] = &[
     "FORCE", "UPDATE", "SECURE", "HAS", "IS", "WITHOUT",
 ];
 
+/// Words before `PASS` that make it nginx's `<protocol>_pass` directive, an upstream address
+/// (`DD_UWSGI_PASS=uwsgi_server` in DefectDojo's nginx image).
+const PASS_DIRECTIVES: &[&str] = &["PROXY", "UWSGI", "FASTCGI", "SCGI", "GRPC", "MEMCACHED"];
+
 /// A name's segments, upper-cased: split on anything not alphanumeric and on camelCase
 /// changes (`dbPassword`, `APIKey`, `OAuth2Token`).
 fn segments(name: &str) -> Vec<String> {
@@ -765,6 +769,13 @@ fn name_hit(segs: &[String]) -> Option<NameHit> {
     }
     let before = &segs[hit.first.saturating_sub(2)..hit.first];
     if before.iter().any(|seg| MODIFIERS.contains(&seg.as_str())) {
+        return None;
+    }
+    // nginx's `uwsgi_pass`, `proxy_pass`, … name the upstream a request is passed to.
+    if hit.word == "PASS"
+        && hit.first > 0
+        && PASS_DIRECTIVES.contains(&segs[hit.first - 1].as_str())
+    {
         return None;
     }
     Some(hit)
@@ -1406,6 +1417,11 @@ mod tests {
         assert!(quiet("MAX_TOTAL_TOKENS", "2048"));
         assert!(quiet("MAX_BATCH_PREFILL_TOKENS", "2048"));
         assert!(quiet("MYSQL_ALLOW_EMPTY_PASSWORD", "1"));
+        // nginx upstream directives, from a real Dockerfile; a password after them still counts.
+        assert!(quiet("DD_UWSGI_PASS", "uwsgi_server"));
+        assert!(quiet("NGINX_PROXY_PASS", "backend"));
+        assert!(!quiet("PROXY_PASSWORD", "hunter2"));
+        assert!(!quiet("UWSGI_ADMIN_PASS", "hunter2"));
         assert!(quiet(
             "GOOGLE_APPLICATION_CREDENTIALS",
             "/var/secrets/google/key.json"

@@ -46,8 +46,13 @@ pub struct Finding {
     pub resource: Arc<ResourceRef>,
     /// The container, or `None` for a finding about the workload as a whole.
     pub container: Option<String>,
-    /// Field path in the resource, e.g. `spec.template.spec.containers[0].image`.
+    /// Field path in the resource, e.g. `spec.template.spec.containers[0].image`; for a
+    /// Dockerfile, the stage and instruction, e.g. `stages[1].from`.
     pub path: String,
+    /// 1-based line of what the finding points at, when the input says (a Dockerfile's
+    /// instruction); otherwise the resource's line is the place to look.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
     /// Why the finding is exempted; exempted findings are not failures.
     #[serde(skip)]
     pub exemption: Option<AppliedExemption>,

@@ -92,10 +92,12 @@ pub use finding::{AppliedExemption, ExemptionSource, Finding, FindingId, Resourc
 pub use image::ImageRef;
 pub use policy::{EXEMPT_ANNOTATION, EXEMPT_REASON_ANNOTATION, Policy, PolicyBuilder, Selection};
 pub use report::{Report, Summary};
-pub use rules::{EnabledRule, Rule, RuleLoadError, RuleMeta, RuleSet, SettingSpec, SettingType};
+pub use rules::{
+    EnabledRule, Rule, RuleInput, RuleLoadError, RuleMeta, RuleSet, SettingSpec, SettingType,
+};
 pub use sandbox::{DEFAULT_RULE_TIME, Limits, StopHandle};
 pub use severity::Severity;
-pub use source::{Format, Source, Workloads};
+pub use source::{DEFAULT_PLATFORM, Format, Source, Workloads};
 pub use workload::Workload;
 
 /// The rule API reference (what rules can read and call) in Markdown, generated from the

@@ -17,7 +17,7 @@ use crate::diagnostic::{Diagnostic, RuleSite};
 use crate::facts::{FactsFile, FactsIndex};
 use crate::finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 use crate::report::Report;
-use crate::rules::{ENTRY_FUNCTION, EnabledRule, Rule, RuleSet};
+use crate::rules::{ENTRY_FUNCTION, EnabledRule, Rule, RuleInput, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::severity::Severity;
 use crate::source::{Source, Workloads};
@@ -365,8 +365,8 @@ impl Policy {
         let name = source.name();
         let Some(documents) = source.yaml_documents() else {
             let mut report = Report::default();
-            crate::source::for_each_loaded(source, |item| {
-                self.check_loaded(name, item, &mut report)
+            crate::source::for_each_prepared(source, |item| {
+                self.check_prepared(name, item, &mut report)
             });
             return report;
         };
@@ -439,7 +439,11 @@ impl Policy {
     }
 
     fn check_loaded(&self, file: &str, item: crate::load::Loaded, report: &mut Report) {
-        match crate::source::prepare(file, item) {
+        self.check_prepared(file, crate::source::prepare(file, item), report);
+    }
+
+    fn check_prepared(&self, file: &str, item: crate::source::Prepared, report: &mut Report) {
+        match item {
             crate::source::Prepared::Workload(workload) => {
                 self.check_workload(workload, file, report)
             }
@@ -466,16 +470,33 @@ impl Policy {
     fn evaluate(&self, active: &ActiveRule, subject: &Subject, report: &mut Report) {
         let id = &active.rule.meta.id;
         let workload = &subject.workload;
+        // A rule reads only the inputs it was written for (`META.inputs`).
+        let input = if workload.dockerfile.is_some() {
+            RuleInput::Dockerfiles
+        } else {
+            RuleInput::Manifests
+        };
+        if !active.rule.meta.checks(input) {
+            return;
+        }
         let drafts = match self.run_rule(active, &subject.view) {
             Ok(drafts) => drafts,
             Err(failure) => {
                 let resource = &subject.resource;
+                // A Dockerfile has stages, no namespace.
+                let (part, name) = match workload.dockerfile {
+                    Some(_) => ("stage", resource.name.clone()),
+                    None => (
+                        "container",
+                        format!("{}/{}", resource.namespace, resource.name),
+                    ),
+                };
                 let container = crate::sandbox::last_container(&workload.containers)
-                    .map(|c| format!(", container `{}`", c.name))
+                    .map(|c| format!(", {part} `{}`", c.name))
                     .unwrap_or_default();
                 let mut error = subject.error(format!(
-                    "rule `{id}` failed on {} `{}/{}`{container}: {}",
-                    resource.kind, resource.namespace, resource.name, failure.message
+                    "rule `{id}` failed on {} `{name}`{container}: {}",
+                    resource.kind, failure.message
                 ));
                 error.rule_site = failure.position.map(|(line, column)| {
                     Box::new(RuleSite {
@@ -498,6 +519,7 @@ impl Policy {
                 resource: subject.resource.clone(),
                 container: draft.container,
                 path: draft.path,
+                line: draft.line,
                 exemption: None,
             };
             finding.exemption = match &subject.annotation_exemption {

@@ -172,6 +172,43 @@ pub struct RuleMeta {
     /// The settings it accepts, by name.
     #[serde(default)]
     pub settings: BTreeMap<String, SettingSpec>,
+    /// What it checks: `["manifests"]` unless the rule says (`inputs: ["manifests",
+    /// "dockerfiles"]`), so that a rule written for pods never reads a Dockerfile by
+    /// surprise.
+    #[serde(default = "manifests_only")]
+    pub inputs: Vec<RuleInput>,
+}
+
+/// What a rule checks (its `META.inputs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RuleInput {
+    /// Kubernetes workloads: manifests, admission requests.
+    Manifests,
+    /// Dockerfiles (workloads of kind `Dockerfile`, a container per build stage).
+    Dockerfiles,
+}
+
+impl RuleInput {
+    /// As written in `META`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleInput::Manifests => "manifests",
+            RuleInput::Dockerfiles => "dockerfiles",
+        }
+    }
+}
+
+fn manifests_only() -> Vec<RuleInput> {
+    vec![RuleInput::Manifests]
+}
+
+impl RuleMeta {
+    /// Whether the rule checks `input`.
+    pub fn checks(&self, input: RuleInput) -> bool {
+        self.inputs.contains(&input)
+    }
 }
 
 /// A compiled rule.
@@ -403,6 +440,12 @@ fn compile_rule_inner(
             "rename the file to `{}.rhai` or set `id: \"{expected}\"`",
             meta.id
         )));
+    }
+    if meta.inputs.is_empty() {
+        return Err(fail(
+            "`inputs` is empty, so the rule would never run; list `\"manifests\"`, `\"dockerfiles\"` or both".to_string(),
+        )
+        .at(locate(source, "inputs").or(meta_at)));
     }
     for (name, spec) in &meta.settings {
         let setting_at = locate(source, &format!("\"{name}\"")).or(meta_at);
@@ -738,6 +781,15 @@ pub(crate) fn render_markdown(rule: &Rule) -> String {
             "yes"
         }
     ));
+    let inputs: Vec<&str> = meta
+        .inputs
+        .iter()
+        .map(|i| match i {
+            RuleInput::Manifests => "Kubernetes manifests",
+            RuleInput::Dockerfiles => "Dockerfiles",
+        })
+        .collect();
+    out.push_str(&format!("Checks: {}\n\n", inputs.join(", ")));
     out.push_str(&format!("Remediation: {}\n\n", meta.remediation));
     out.push_str(rule.docs.trim());
     out.push('\n');

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
+use crate::dockerfile::{self, ParseOptions};
 use crate::files::{self, Origin};
 use crate::load::{self, Loaded};
+use crate::workload::dockerfile::from_dockerfile;
 use crate::workload::{Normalized, Workload, normalize};
 
 /// How a source's text is read.
@@ -21,17 +23,50 @@ pub enum Format {
     Yaml,
     /// One or more concatenated JSON values.
     Json,
+    /// A Dockerfile (or Containerfile): one workload of kind `Dockerfile` with a container
+    /// per build stage.
+    Dockerfile,
 }
 
 impl Format {
-    /// The format of `text` named `name`: by extension (`.json`; `.yaml`, `.yml`), else by the
-    /// first character (`{` or `[` is JSON).
+    /// The format of `text` named `name`: by extension (`.json`; `.yaml`, `.yml`), then by
+    /// a Dockerfile's name (see [`Format::is_dockerfile_name`]), else by the first character
+    /// (`{` or `[` is JSON).
     pub fn detect(name: &str, text: &str) -> Format {
-        if load::looks_like_json(name, text) {
+        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        let manifest = matches!(extension.as_deref(), Some("yaml" | "yml" | "json"));
+        if !manifest && Format::is_dockerfile_name(name) {
+            Format::Dockerfile
+        } else if load::looks_like_json(name, text) {
             Format::Json
         } else {
             Format::Yaml
         }
+    }
+
+    /// Whether the file name (the last component of `path`) is a Dockerfile's, in any
+    /// case: `Dockerfile`, `Containerfile`, `Dockerfile.<anything>` (not
+    /// `Dockerfile.dockerignore`), `<anything>.Dockerfile` and the same with
+    /// `Containerfile`.
+    pub fn is_dockerfile_name(path: &str) -> bool {
+        let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+        let name = name.to_ascii_lowercase();
+        ["dockerfile", "containerfile"].iter().any(|stem| {
+            name == *stem
+                || (name.starts_with(&format!("{stem}.")) && !name.ends_with(".dockerignore"))
+                || name.ends_with(&format!(".{stem}"))
+        })
+    }
+}
+
+/// The platform a Dockerfile is built for unless [`Source::with_platform`] says: what
+/// `docker build` uses on the most common build hosts.
+pub const DEFAULT_PLATFORM: &str = "linux/amd64";
+
+fn default_build() -> ParseOptions {
+    ParseOptions {
+        platform: Some(DEFAULT_PLATFORM.to_string()),
+        ..ParseOptions::default()
     }
 }
 
@@ -40,6 +75,8 @@ impl Format {
 pub struct Source {
     name: String,
     content: Content,
+    /// Build args and platform, for a Dockerfile.
+    build: ParseOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +94,7 @@ impl Source {
         Source {
             name,
             content: Content::Text { text, format },
+            build: default_build(),
         }
     }
 
@@ -66,6 +104,7 @@ impl Source {
         Source {
             name: name.into(),
             content: Content::Value(value),
+            build: default_build(),
         }
     }
 
@@ -103,6 +142,35 @@ impl Source {
         self
     }
 
+    /// Values for the `ARG`s of a Dockerfile (`--build-arg NAME=VALUE`); they override the
+    /// file's defaults, as `docker build --build-arg` does. Other formats ignore them.
+    pub fn with_build_args<K, V>(mut self, args: impl IntoIterator<Item = (K, V)>) -> Source
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.build
+            .build_args
+            .extend(args.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
+    }
+
+    /// The target platform of a Dockerfile (`linux/arm64`, `linux/arm/v7`), which sets
+    /// BuildKit's automatic `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`, `TARGETVARIANT`
+    /// and the `BUILD…` ones; [`DEFAULT_PLATFORM`] unless set.
+    pub fn with_platform(mut self, platform: impl Into<String>) -> Source {
+        self.build.platform = Some(platform.into());
+        self
+    }
+
+    /// The format the text is read as (`None` for a JSON value).
+    pub fn format(&self) -> Option<Format> {
+        match &self.content {
+            Content::Text { format, .. } => Some(*format),
+            Content::Value(_) => None,
+        }
+    }
+
     /// The name findings and errors give this source.
     pub fn name(&self) -> &str {
         &self.name
@@ -129,7 +197,7 @@ impl Source {
             name: self.name.clone(),
             ..Workloads::default()
         };
-        for_each_loaded(self, |item| out.add(&self.name, item));
+        for_each_prepared(self, |item| out.add_prepared(item));
         out
     }
 
@@ -146,12 +214,41 @@ impl Source {
     }
 }
 
+/// Calls `f` with every item of `source`, loaded and normalized, in order.
+pub(crate) fn for_each_prepared(source: &Source, mut f: impl FnMut(Prepared)) {
+    if let Content::Text {
+        text,
+        format: Format::Dockerfile,
+    } = &source.content
+    {
+        let file = dockerfile::parse_with(load::strip_bom(text), &source.build);
+        for error in &file.errors {
+            f(Prepared::Error(Diagnostic::new(
+                &source.name,
+                None,
+                Some(error.line),
+                error.message.clone(),
+            )));
+        }
+        let had_errors = !file.errors.is_empty();
+        match from_dockerfile(&source.name, file) {
+            Some(workload) => f(Prepared::Workload(Arc::new(workload))),
+            None if !had_errors => f(Prepared::Skipped),
+            None => {}
+        }
+        return;
+    }
+    for_each_loaded(source, |item| f(prepare(&source.name, item)));
+}
+
 /// Calls `f` with every loaded item of `source`, in order.
-pub(crate) fn for_each_loaded(source: &Source, mut f: impl FnMut(Loaded)) {
+fn for_each_loaded(source: &Source, mut f: impl FnMut(Loaded)) {
     match &source.content {
         Content::Text { text, format } => {
             let text = load::strip_bom(text);
             match format {
+                // Read by `for_each_prepared`.
+                Format::Dockerfile => {}
                 Format::Json => load::load_json(&source.name, text).into_iter().for_each(f),
                 Format::Yaml => {
                     for doc in load::split_yaml_documents(text) {
@@ -200,8 +297,8 @@ impl Workloads {
         self.items.is_empty()
     }
 
-    pub(crate) fn add(&mut self, name: &str, item: Loaded) {
-        match prepare(name, item) {
+    fn add_prepared(&mut self, item: Prepared) {
+        match item {
             Prepared::Workload(workload) => self.items.push(workload),
             Prepared::Error(error) => self.diagnostics.push(error),
             Prepared::Skipped => self.skipped += 1,

@@ -21,6 +21,19 @@
 //! A case can give image facts for `c.image.facts`: `facts:` maps digests to image facts as
 //! in a facts file's `images`, or `facts_file:` names a facts file (relative to the test file).
 //!
+//! A case can check a Dockerfile instead of manifests: `dockerfile:` holds it inline (or
+//! `file:` names one, `Dockerfile`, `*.Dockerfile`, …), `build_args:` gives `--build-arg`
+//! values, and an expected finding may give the `line` it points at:
+//!
+//! ```yaml
+//!   - name: untagged base fails
+//!     dockerfile: |
+//!       FROM golang AS build
+//!       FROM gcr.io/distroless/static:nonroot
+//!     expect:
+//!       - {container: build, line: 1, path: "stages[0].from"}
+//! ```
+//!
 //! Each case runs only the rule under test, with the given settings over its defaults, and
 //! must produce exactly the expected findings (as a multiset).
 
@@ -59,6 +72,12 @@ struct TestCase {
     manifest: Option<String>,
     #[serde(default)]
     file: Option<PathBuf>,
+    /// A Dockerfile, inline.
+    #[serde(default)]
+    dockerfile: Option<String>,
+    /// `--build-arg` values for a Dockerfile.
+    #[serde(default)]
+    build_args: BTreeMap<String, String>,
     #[serde(default)]
     settings: BTreeMap<String, Value>,
     expect: Vec<ExpectedFinding>,
@@ -91,6 +110,9 @@ pub struct ExpectedFinding {
     /// The finding's field path, e.g. `spec.containers[0].image`.
     #[serde(default)]
     pub path: Option<String>,
+    /// The line the finding points at (Dockerfiles).
+    #[serde(default)]
+    pub line: Option<usize>,
 }
 
 impl ExpectedFinding {
@@ -102,6 +124,7 @@ impl ExpectedFinding {
             && self.container == finding.container
             && self.message.as_ref().is_none_or(|m| *m == finding.message)
             && self.path.as_ref().is_none_or(|p| *p == finding.path)
+            && self.line.is_none_or(|l| Some(l) == finding.line)
     }
 }
 
@@ -117,6 +140,9 @@ impl fmt::Display for ExpectedFinding {
         }
         if let Some(path) = &self.path {
             write!(f, " at {path}")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
         }
         if let Some(message) = &self.message {
             write!(f, ": {message}")?;
@@ -296,9 +322,14 @@ fn run_case(
     inline_at: Option<usize>,
 ) -> Result<CaseOutcome, String> {
     let name = case.name.clone();
-    let (source_name, text) = match (&case.manifest, &case.file) {
+    let (source_name, text) = match (&case.manifest, &case.file, &case.dockerfile) {
+        // Lines of a Dockerfile are its own: findings name them.
+        (None, None, Some(dockerfile)) => (
+            format!("{} (case `{name}`)", test_file.display()),
+            dockerfile.clone(),
+        ),
         // Padded with blank lines so that line numbers in errors are the test file's.
-        (Some(manifest), None) => match inline_at {
+        (Some(manifest), None, None) => match inline_at {
             Some(line) => (
                 test_file.display().to_string(),
                 "\n".repeat(line.saturating_sub(1)) + manifest.as_str(),
@@ -308,7 +339,7 @@ fn run_case(
                 manifest.clone(),
             ),
         },
-        (None, Some(file)) => {
+        (None, Some(file), None) => {
             let path = base.join(file);
             let text = crate::files::read_text(
                 &path,
@@ -320,7 +351,7 @@ fn run_case(
         }
         _ => {
             return Err(format!(
-                "case `{name}` needs exactly one of `manifest` or `file`"
+                "case `{name}` needs exactly one of `manifest`, `dockerfile` or `file`"
             ));
         }
     };
@@ -376,7 +407,12 @@ fn run_case(
         }
         policy.set_image_facts(facts);
     }
-    let loaded = crate::source::Source::from_text(source_name.clone(), text).load();
+    let mut source = crate::source::Source::from_text(source_name.clone(), text)
+        .with_build_args(case.build_args.clone());
+    if case.dockerfile.is_some() {
+        source = source.with_format(crate::source::Format::Dockerfile);
+    }
+    let loaded = source.load();
     let report = policy.check_workloads(&loaded);
     let container_names: std::collections::BTreeSet<&str> = loaded
         .iter()
@@ -433,8 +469,9 @@ fn describe_finding(f: &Finding) -> String {
         Some(c) => format!(" container `{c}`"),
         None => " (workload)".to_string(),
     };
+    let line = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
     format!(
-        "{} on {}/{}{container} at {}: {}",
+        "{} on {}/{}{container} at {}{line}: {}",
         f.rule, f.resource.kind, f.resource.name, f.path, f.message
     )
 }

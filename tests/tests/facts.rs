@@ -210,6 +210,115 @@ fn trivy_and_grype_reports_merge_into_one_image() {
     );
 }
 
+/// Issue 16: Clair's and Snyk's findings gate `vulnerable-image` as Trivy's do, under the same
+/// `max-severity` setting. Clair names the image by manifest digest; Snyk only by reference, so
+/// its report is merged into a facts file that already knows the image.
+#[test]
+fn clair_and_snyk_reports_gate_vulnerable_image_like_trivys() {
+    let dir = scratch_dir("facts-clair-snyk");
+    let clair_facts = dir.join("clair.json");
+    let collected = run(&[
+        "facts",
+        "collect",
+        "--clair",
+        "tests/fixtures/facts/clair/claircore-ubuntu-18.04.report.json",
+        "--clair",
+        "tests/fixtures/facts/clair/claircore-amazonlinux-1.report.json",
+        "-o",
+        clair_facts.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        collected.status.code(),
+        Some(0),
+        "{}",
+        stderr_of(&collected)
+    );
+
+    // The ubuntu report's worst fixed vulnerabilities are High, the amazonlinux one's Medium.
+    let pods = dir.join("pods.yaml");
+    std::fs::write(
+        &pods,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: ubuntu}\nspec:\n  containers:\n  - {name: app, image: \"ubuntu@sha256:b58746c8a89938b8c9f5b77de3b8cf1fe78210c696ab03a1442e235eea65d84f\"}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: amazonlinux}\nspec:\n  containers:\n  - {name: app, image: \"amazonlinux@sha256:548e328ccb1bbbad1dbda7f99ffaefd4483824631e5320dbe11f9e49b4761c67\"}\n",
+    )
+    .unwrap();
+    let vulnerable = |pods: &std::path::Path, facts: &std::path::Path, max: &str| {
+        let config = dir.join(format!("max-{max}.yaml"));
+        std::fs::write(
+            &config,
+            format!("rules:\n  vulnerable-image:\n    max-severity: {max}\n"),
+        )
+        .unwrap();
+        let output = run(&[
+            "check",
+            pods.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--image-facts",
+            facts.to_str().unwrap(),
+            "--select",
+            "vulnerable-image,unscanned-image",
+            "--format",
+            "json",
+        ]);
+        assert_ne!(output.status.code(), Some(2), "{}", stderr_of(&output));
+        findings(&output)
+            .into_iter()
+            .map(|(rule, name)| format!("{rule} {name}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        vulnerable(&pods, &clair_facts, "critical"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        vulnerable(&pods, &clair_facts, "high"),
+        vec!["vulnerable-image ubuntu"]
+    );
+    assert_eq!(
+        vulnerable(&pods, &clair_facts, "medium"),
+        vec!["vulnerable-image amazonlinux", "vulnerable-image ubuntu"]
+    );
+
+    // Snyk: the image is known by reference from an earlier collection.
+    let snyk_facts = dir.join("snyk.json");
+    let mut known = portcullis_engine::facts::FactsFile::default();
+    known.insert(
+        format!("sha256:{}", "ab".repeat(32)),
+        portcullis_engine::facts::ImageFacts {
+            references: ["docker.io/sarim04/juiceshop:latest".to_string()].into(),
+            ..Default::default()
+        },
+    );
+    std::fs::write(&snyk_facts, known.to_json()).unwrap();
+    let merged = run(&[
+        "facts",
+        "collect",
+        "--snyk",
+        "tests/fixtures/facts/snyk/snykcontainer_issue_9270.json",
+        "--merge",
+        "-o",
+        snyk_facts.to_str().unwrap(),
+    ]);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr_of(&merged));
+    let juiceshop = dir.join("juiceshop.yaml");
+    std::fs::write(
+        &juiceshop,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: juiceshop}\nspec:\n  containers:\n  - {name: app, image: \"sarim04/juiceshop:latest\"}\n",
+    )
+    .unwrap();
+    // One critical with a fix (sanitize-html): the default threshold already fires.
+    assert_eq!(
+        vulnerable(&juiceshop, &snyk_facts, "critical"),
+        vec!["vulnerable-image juiceshop"]
+    );
+    // Without the facts, the same pod is only unscanned: the finding comes from the report.
+    assert_eq!(
+        vulnerable(&juiceshop, &clair_facts, "critical"),
+        vec!["unscanned-image juiceshop"]
+    );
+}
+
 #[test]
 fn reports_that_cannot_be_used_are_clear_errors() {
     let dir = scratch_dir("facts-bad-scans");

@@ -237,7 +237,9 @@ fn sarif_of_the_examples_is_valid_and_says_what_the_json_says() {
                 r["name"].as_str().unwrap(),
                 f["path"].as_str().unwrap()
             );
-            key(&f["rule"], &r["file"], &r["line"], fqn, &f["message"])
+            // A Dockerfile finding names its instruction's line; others the resource's.
+            let line = f.get("line").unwrap_or(&r["line"]);
+            key(&f["rule"], &r["file"], line, fqn, &f["message"])
         })
         .collect();
     from_sarif.sort();

@@ -9,7 +9,7 @@ use portcullis_engine::{Date, Diagnostic, EnabledRule, Policy, Report, Severity}
 use rayon::prelude::*;
 
 use crate::Outcome;
-use crate::args::{CheckArgs, Format};
+use crate::args::{CheckArgs, Format, InputArgs};
 use crate::diagnostics::{Renderer, Sources};
 use crate::inputs::{self, Input};
 use crate::printer::{self, Printer};
@@ -86,7 +86,7 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
             Err(error) => return fatal(&printer, args.format, vec![error], &sources),
         }
     } else {
-        check_inputs(&policy, &inputs)
+        check_inputs(&policy, &inputs, &args.input, &args.registry.platform)
     };
     report.errors.append(&mut errors);
     // A rule that does not load is reported; the other rules have run.
@@ -161,10 +161,10 @@ fn worker_threads(requested: usize) -> Option<usize> {
 
 /// Checks inputs in parallel; reports come back in input order. Each file's text is dropped
 /// as soon as it is checked, so memory holds findings, not inputs.
-fn check_inputs(policy: &Policy, inputs: &[Input]) -> Report {
+fn check_inputs(policy: &Policy, inputs: &[Input], options: &InputArgs, platform: &str) -> Report {
     let reports: Vec<Report> = inputs
         .par_iter()
-        .map(|input| match input.read() {
+        .map(|input| match input.read_with(options, platform) {
             Ok(source) => policy.check(&source),
             Err(error) => Report {
                 errors: vec![error],
@@ -190,7 +190,7 @@ fn check_with_pulled_facts(
     let mut loaded = Vec::new();
     let mut read_errors = Vec::new();
     for input in inputs {
-        match input.read() {
+        match input.read_with(&args.input, &args.registry.platform) {
             Ok(source) => loaded.push(source.load()),
             Err(error) => read_errors.push(error),
         }

@@ -19,7 +19,7 @@ use portcullis_engine::{
 use rayon::prelude::*;
 
 use crate::Outcome;
-use crate::args::{CheckArgs, Format};
+use crate::args::{CheckArgs, Format, InputArgs};
 use crate::diagnostics::{Renderer, Sources};
 use crate::inputs::{self, Input};
 use crate::printer::{self, Printer, banner, clock};
@@ -31,13 +31,15 @@ const RERUN_LIST_LIMIT: usize = 100;
 /// New and fixed findings listed per re-run, each.
 const DIFF_LIST_LIMIT: usize = 50;
 
-/// Reads and normalizes one manifest file; `name` is how reports call it.
-fn load_file(path: &Path, name: String) -> FileState {
+/// Reads and normalizes one manifest file (or Dockerfile); `name` is how reports call it.
+fn load_file(path: &Path, name: String, options: &InputArgs, platform: &str) -> FileState {
     let loaded = match Input::File(path.to_path_buf()).read() {
         Ok(source) => portcullis_engine::Source::from_text(
             name.clone(),
             source.text().unwrap_or_default().to_string(),
         )
+        .with_build_args(options.build_args.iter().cloned())
+        .with_platform(platform)
         .load(),
         Err(mut error) => {
             error.file = name.clone();
@@ -196,7 +198,18 @@ impl CheckSession {
             .filter_map(|input| match input {
                 Input::File(path) | Input::Found(path) => {
                     let name = path.display().to_string();
-                    Some((absolute(path), (name.clone(), load_file(path, name))))
+                    Some((
+                        absolute(path),
+                        (
+                            name.clone(),
+                            load_file(
+                                path,
+                                name,
+                                &session.args.input,
+                                &session.args.registry.platform,
+                            ),
+                        ),
+                    ))
                 }
                 Input::Stdin => None,
             })
@@ -233,7 +246,12 @@ impl CheckSession {
     }
 
     fn load_file(&mut self, absolute: &Path, name: String) {
-        let state = load_file(absolute, name.clone());
+        let state = load_file(
+            absolute,
+            name.clone(),
+            &self.args.input,
+            &self.args.registry.platform,
+        );
         self.files.insert(absolute.to_path_buf(), (name, state));
     }
 

@@ -168,6 +168,11 @@ pub struct Instruction {
     /// Heredocs the instruction opens, in order, with their bodies (shell-form RUN, COPY
     /// and ADD only). For `ONBUILD` they are here, not on the [`trigger`](Self::trigger).
     pub heredocs: Vec<Heredoc>,
+    /// For shell-form `COPY` and `ADD` in a stage: the arguments with quotes removed and the
+    /// stage's `ARG`s and `ENV`s substituted (variables without a value left as written),
+    /// as the instruction will see them. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<String>,
     /// The instruction an `ONBUILD` registers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<Box<Instruction>>,
@@ -361,6 +366,9 @@ pub struct ArgDef {
     pub name: String,
     /// The default as written (quotes included), if any.
     pub default: Option<String>,
+    /// The default with quotes and escapes processed but variables left as written: what
+    /// the line itself says (credential checks judge this, not a value from elsewhere).
+    pub default_literal: Option<String>,
     /// The value in effect: a build arg, else the substituted default, else (in a stage)
     /// the global `ARG` of the same name. `None`: no value.
     pub value: Option<String>,
@@ -385,6 +393,9 @@ pub struct EnvDef {
     pub value: String,
     /// Variables referred to that the file does not define.
     pub unset: Vec<String>,
+    /// Quotes and escapes processed, variables left as written: what the line itself says
+    /// (credential checks judge this, so a value defined once is reported once).
+    pub literal: String,
     /// The stage that defines it.
     pub stage: usize,
     /// Line of the `ENV` instruction (1-based).

@@ -113,6 +113,34 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// `text` with quotes and escapes processed and the variables of `vars` substituted
+    /// (others left as written); the text as written when it does not process. No error:
+    /// BuildKit finds those when the instruction runs, and the parser reports what it must.
+    fn substitute_quietly(&mut self, text: &str, vars: &Vars) -> String {
+        if self.budget < text.len() {
+            return text.to_string();
+        }
+        let lexer = Lexer {
+            skip_unset: true,
+            ..Lexer::new(self.escape)
+        };
+        match shell::process(lexer, text, vars) {
+            Ok(Processed { value, .. }) => {
+                self.budget = self.budget.saturating_sub(value.len().max(text.len()));
+                value
+            }
+            Err(_) => text.to_string(),
+        }
+    }
+
+    /// `text` with quotes and escapes processed and every variable left as written; the
+    /// text as written when it does not process.
+    fn literal(&mut self, text: &str) -> String {
+        self.substitute_quietly(text, &Vars::default())
+    }
+}
+
 fn excerpt(text: &str) -> String {
     const MAX: usize = 80;
     if text.chars().count() <= MAX {
@@ -217,9 +245,11 @@ pub(crate) fn build(scanned: Scanned, options: &ParseOptions) -> Dockerfile {
                     if let Some(v) = &value {
                         global.0.insert(decl.name.clone(), v.clone());
                     }
+                    let default_literal = decl.default.as_deref().map(|d| b.literal(d));
                     file.global_args.push(ArgDef {
                         name: decl.name,
                         default: decl.default,
+                        default_literal,
                         value,
                         from_build_arg: build_arg.is_some(),
                         line: instruction.line,
@@ -242,6 +272,16 @@ pub(crate) fn build(scanned: Scanned, options: &ParseOptions) -> Dockerfile {
             (command, Some(stage)) => {
                 let scope = scopes.last_mut().expect("a scope per stage");
                 stage_instruction(&mut b, stage, scope, &global, &command, &instruction);
+                // What COPY and ADD name is substituted when they run; rules about sources
+                // (a pinned commit in an ARG) need the value, not the variable.
+                if matches!(command, Command::Copy(_) | Command::Add(_)) && !instruction.json {
+                    let words = instruction
+                        .args
+                        .iter()
+                        .map(|arg| b.substitute_quietly(arg, &scope.vars))
+                        .collect();
+                    instruction.words = words;
+                }
                 stage.instructions.push(instruction);
             }
         }
@@ -282,9 +322,27 @@ fn resolve_base(
 ) -> Base {
     let word = b.expand(instruction, image, global, false);
     let (kind, stage) = if word.value.is_empty() {
+        // BuildKit's words; which variables lack a value is what the user needs to know.
+        let why = match word.unset.as_slice() {
+            [] => String::new(),
+            names => format!(
+                ": {} no value (give the ARG a default, or pass {})",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if names.len() == 1 { " has" } else { " have" },
+                names
+                    .iter()
+                    .map(|n| format!("`--build-arg {n}=…`"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        };
         b.error(
             instruction,
-            format!("base name `{image}` should not be blank"),
+            format!("base name `{image}` should not be blank{why}"),
         );
         (BaseKind::Blank, None)
     } else if let Some(parent) = stages
@@ -329,9 +387,11 @@ fn stage_instruction(
                 if let Some(v) = &value {
                     scope.vars.0.insert(decl.name.clone(), v.clone());
                 }
+                let default_literal = decl.default.as_deref().map(|d| b.literal(d));
                 stage.args.push(ArgDef {
                     name: decl.name.clone(),
                     default: decl.default.clone(),
+                    default_literal,
                     value,
                     from_build_arg: build_arg.is_some(),
                     line: instruction.line,
@@ -342,6 +402,7 @@ fn stage_instruction(
         Command::Env(pairs) => {
             for pair in pairs {
                 let word = b.expand(instruction, &pair.value, &scope.vars, true);
+                let literal = b.literal(&pair.value);
                 scope.vars.0.insert(pair.key.clone(), word.value.clone());
                 scope.env.0.insert(pair.key.clone(), word.value.clone());
                 stage.env.push(EnvDef {
@@ -349,6 +410,7 @@ fn stage_instruction(
                     raw: word.raw,
                     value: word.value,
                     unset: word.unset,
+                    literal,
                     stage: stage.index,
                     line: instruction.line,
                     column: instruction.column,

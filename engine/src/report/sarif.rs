@@ -382,7 +382,10 @@ fn result<'a>(
         level: level(finding.severity),
         message: Text::new(text),
         locations: [Location {
-            physical_location: physical_location(&resource.file, Some(resource.line)),
+            physical_location: physical_location(
+                &resource.file,
+                finding.line.or(Some(resource.line)),
+            ),
             logical_locations: vec![LogicalLocation {
                 name: if finding.path.is_empty() {
                     &resource.name

@@ -10,8 +10,11 @@
 //! the `api_docs` module generates the rule API reference.
 
 mod budget;
+mod dockerfile_views;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use dockerfile_views::dockerfile_api;
 
 pub use budget::StopHandle;
 pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
@@ -105,6 +108,7 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     // After the packages: the checked built-ins replace the unchecked ones of the same name.
     functions.combine_flatten(exported_module!(budget::checked_builtins));
     functions.combine_flatten(exported_module!(rule_api));
+    functions.combine_flatten(exported_module!(dockerfile_api));
     engine.register_global_module(functions.into());
 
     engine
@@ -162,6 +166,8 @@ pub struct EnvView(pub Arc<Container>, pub usize);
 pub struct FindingDraft {
     pub container: Option<String>,
     pub path: String,
+    /// The line the path is written on, when the input says (Dockerfiles).
+    pub line: Option<usize>,
     pub message: String,
 }
 
@@ -175,6 +181,7 @@ impl ImageView {
             Arc::new(crate::workload::Image {
                 raw: reference.to_string(),
                 parsed: ImageRef::parse(reference),
+                kind: crate::workload::ImageKind::Registry,
             }),
             None,
         )
@@ -444,11 +451,15 @@ pub mod rule_api {
             .map(|c| Dynamic::from(ContainerView(c.clone(), w.1.clone())))
             .collect()
     }
-    /// The whole object as a map, for fields the normalized view does not carry.
-    /// Building it copies the object: prefer the typed properties.
+    /// The whole object as a map, for fields the normalized view does not carry (for a
+    /// Dockerfile, the parsed file). Building it copies the object: prefer the typed
+    /// properties.
     #[rhai_fn(get = "raw", pure, return_raw)]
     pub fn workload_raw(w: &mut Workload) -> Result<Dynamic, Box<EvalAltResult>> {
-        rhai::serde::to_dynamic(&*w.0.raw)
+        match &w.0.dockerfile {
+            Some(file) => rhai::serde::to_dynamic(&**file),
+            None => rhai::serde::to_dynamic(&*w.0.raw),
+        }
     }
 
     // ---- Container ----
@@ -459,7 +470,8 @@ pub mod rule_api {
         note_container(&c.0);
         c.0.name.as_str().into()
     }
-    /// `init`, `app` or `ephemeral`.
+    /// `init`, `app` or `ephemeral`; for a Dockerfile, `final` (the stage that is built) or
+    /// `stage` (an intermediate build stage).
     #[rhai_fn(get = "role", pure)]
     pub fn container_role(c: &mut Container) -> ImmutableString {
         note_container(&c.0);
@@ -881,26 +893,37 @@ pub mod rule_api {
 
     // ---- Findings ----
 
-    /// A finding on `container`, pointing at the container itself.
+    /// A finding on `container`, pointing at the container itself (for a Dockerfile
+    /// stage, at its `FROM` line).
     #[rhai_fn(name = "finding", pure)]
     pub fn finding(container: &mut Container, message: ImmutableString) -> Finding {
+        let (path, line) = match container.0.build {
+            Some(_) => container.0.locate(""),
+            None => (container.0.path.clone(), None),
+        };
         FindingDraft {
             container: Some(container.0.name.clone()),
-            path: container.0.path.clone(),
+            path,
+            line,
             message: message.to_string(),
         }
     }
     /// A finding on `container` at the sub-path `field` of the container
-    /// (e.g. `"image"`, `"securityContext.runAsNonRoot"`, `"env[2].value"`).
+    /// (e.g. `"image"`, `"securityContext.runAsNonRoot"`, `"env[2].value"`). For a
+    /// Dockerfile stage the finding points at the instruction that writes it: `image` at
+    /// the `FROM`, `securityContext…` at the `USER` in effect (else the `FROM`), `env[i]…`
+    /// at the `ENV` or `ARG`, `instructions[i]` at the stage's i-th instruction after `FROM`.
     #[rhai_fn(name = "finding")]
     pub fn finding_at(
         container: Container,
         message: ImmutableString,
         field: ImmutableString,
     ) -> Finding {
+        let (path, line) = container.0.locate(&field);
         FindingDraft {
             container: Some(container.0.name.clone()),
-            path: format!("{}.{field}", container.0.path),
+            path,
+            line,
             message: message.to_string(),
         }
     }
@@ -912,9 +935,11 @@ pub mod rule_api {
         message: ImmutableString,
         path: ImmutableString,
     ) -> Finding {
+        let (path, line) = container.0.locate_path(&path);
         FindingDraft {
             container: Some(container.0.name.clone()),
-            path: path.to_string(),
+            path,
+            line,
             message: message.to_string(),
         }
     }
@@ -924,6 +949,7 @@ pub mod rule_api {
         FindingDraft {
             container: None,
             path: path.to_string(),
+            line: None,
             message: message.to_string(),
         }
     }

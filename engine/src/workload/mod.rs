@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 use crate::image::{ImageRef, ImageRefError};
 use crate::load::LoadedObject;
 
+pub(crate) mod dockerfile;
+
 /// The kinds that carry a pod, with the path of their pod spec.
 pub const POD_KINDS: [(&str, &str); 9] = [
     ("Pod", "spec"),
@@ -34,12 +36,17 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static str> {
         .map(|(_, path)| *path)
 }
 
-/// Which list of the pod spec a container comes from.
+/// Which list of the pod spec a container comes from; for a Dockerfile, whether the stage
+/// is the one built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Init,
     App,
     Ephemeral,
+    /// A Dockerfile stage other than the last.
+    Stage,
+    /// The last stage of a Dockerfile: the image that is built.
+    Final,
 }
 
 impl Role {
@@ -48,6 +55,8 @@ impl Role {
             Role::Init => "init",
             Role::App => "app",
             Role::Ephemeral => "ephemeral",
+            Role::Stage => "stage",
+            Role::Final => "final",
         }
     }
 
@@ -56,6 +65,7 @@ impl Role {
             Role::Init => "initContainers",
             Role::App => "containers",
             Role::Ephemeral => "ephemeralContainers",
+            Role::Stage | Role::Final => "stages",
         }
     }
 }
@@ -98,6 +108,34 @@ pub struct Image {
     /// The image as written (empty when the container has none).
     pub raw: String,
     pub parsed: Result<ImageRef, ImageRefError>,
+    /// Where it comes from: a registry for every manifest image; for a Dockerfile stage,
+    /// possibly an earlier stage or `scratch`, which are no registry images.
+    pub kind: ImageKind,
+}
+
+/// What a [`Image`] names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImageKind {
+    /// An image in a registry (`parsed` says whether the reference is valid).
+    #[default]
+    Registry,
+    /// An earlier stage of the same Dockerfile.
+    Stage,
+    /// `FROM scratch`: an empty file system.
+    Scratch,
+    /// A `FROM` that names nothing (a variable without a value; the file's errors say so).
+    Unknown,
+}
+
+impl ImageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageKind::Registry => "registry",
+            ImageKind::Stage => "stage",
+            ImageKind::Scratch => "scratch",
+            ImageKind::Unknown => "unknown",
+        }
+    }
 }
 
 impl Image {
@@ -123,9 +161,28 @@ pub struct Container {
     pub env: Vec<EnvVar>,
     pub command: Vec<String>,
     pub args: Vec<String>,
+    /// For a Dockerfile stage: the file and where the stage's parts are written.
+    pub build: Option<Arc<dockerfile::BuildStage>>,
 }
 
 impl Container {
+    /// The field path and, for a Dockerfile stage, the line of `field` (a path below the
+    /// container: `image`, `env[2].value`, `securityContext.runAsNonRoot`).
+    pub fn locate(&self, field: &str) -> (String, Option<usize>) {
+        match &self.build {
+            Some(build) => build.locate(field),
+            None => (format!("{}.{field}", self.path), None),
+        }
+    }
+
+    /// [`locate`](Self::locate) for an absolute field path (from `security_field_path`).
+    pub fn locate_path(&self, path: &str) -> (String, Option<usize>) {
+        match (&self.build, path.strip_prefix(self.path.as_str())) {
+            (Some(build), Some(rest)) => build.locate(rest.trim_start_matches('.')),
+            _ => (path.to_string(), None),
+        }
+    }
+
     /// Field path of the pod spec this container belongs to.
     pub fn pod_spec_path(&self) -> &str {
         self.path.rsplit_once('.').map_or("", |(spec, _)| spec)
@@ -165,6 +222,8 @@ pub struct Workload {
     pub(crate) line: usize,
     /// The position among the objects of the document's `List`, for an item of one.
     pub(crate) item: Option<usize>,
+    /// For a Dockerfile (kind `Dockerfile`): the parsed file.
+    pub(crate) dockerfile: Option<Arc<crate::dockerfile::Dockerfile>>,
 }
 
 impl Workload {
@@ -201,6 +260,11 @@ impl Workload {
     /// 1-based line where the object starts in its source.
     pub fn line(&self) -> usize {
         self.line
+    }
+
+    /// The parsed Dockerfile, when the workload is one (kind `Dockerfile`).
+    pub fn dockerfile(&self) -> Option<&crate::dockerfile::Dockerfile> {
+        self.dockerfile.as_deref()
     }
 }
 
@@ -398,6 +462,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         line,
         item,
         raw: Arc::new(value),
+        dockerfile: None,
     };
     Normalized::Workload(Box::new(workload))
 }
@@ -515,6 +580,7 @@ fn normalize_container(
         image: Arc::new(Image {
             raw: image_raw,
             parsed: image,
+            kind: ImageKind::Registry,
         }),
         image_pull_policy_set,
         image_pull_policy,
@@ -522,6 +588,7 @@ fn normalize_container(
         env,
         command: strings("command"),
         args: strings("args"),
+        build: None,
     }
 }
 
