@@ -503,25 +503,23 @@ pub(crate) fn verify(
         }
     };
     if trusted && let Some(ids) = &policy.identities {
-        {
-            let attrs = leaf.subject_attributes();
-            let ok = ids.iter().any(|want| {
-                want.iter()
-                    .all(|(k, v)| attrs.iter().any(|(ak, av)| ak == k && av == v))
-            });
-            if !ok {
-                check(
-                    enforce_auth,
-                    Failure::new(
-                        R::UntrustedIdentity,
-                        format!(
-                            "signing certificate subject `{}` is not a trusted identity",
-                            leaf.subject_string()
-                        ),
+        let attrs = leaf.subject_attributes();
+        let ok = ids.iter().any(|want| {
+            want.iter()
+                .all(|(k, v)| attrs.iter().any(|(ak, av)| ak == k && av == v))
+        });
+        if !ok {
+            check(
+                enforce_auth,
+                Failure::new(
+                    R::UntrustedIdentity,
+                    format!(
+                        "signing certificate subject `{}` is not a trusted identity",
+                        leaf.subject_string()
                     ),
-                    out,
-                )?;
-            }
+                ),
+                out,
+            )?;
         }
     }
 
@@ -530,23 +528,21 @@ pub(crate) fn verify(
     if claimed_time.is_none()
         && let Some(token) = &env.timestamp
     {
-        {
-            if policy.tsa.is_empty() {
-                out.logged.push(Failure::new(
-                    R::TimestampInvalid,
-                    "timestamp present but no `tsa-store` configured",
-                ));
-            } else {
-                let verified = crate::tsa::parse(token).and_then(|t| {
-                    if !t.covers(&env.signature) {
-                        return Err("timestamp is for another signature".to_string());
-                    }
-                    t.verify(&policy.tsa, &[])
-                });
-                match verified {
-                    Ok(t) => at = t,
-                    Err(m) => check(enforce_time, Failure::new(R::TimestampInvalid, m), out)?,
+        if policy.tsa.is_empty() {
+            out.logged.push(Failure::new(
+                R::TimestampInvalid,
+                "timestamp present but no `tsa-store` configured",
+            ));
+        } else {
+            let verified = crate::tsa::parse(token).and_then(|t| {
+                if !t.covers(&env.signature) {
+                    return Err("timestamp is for another signature".to_string());
                 }
+                t.verify(&policy.tsa, &[])
+            });
+            match verified {
+                Ok(t) => at = t,
+                Err(m) => check(enforce_time, Failure::new(R::TimestampInvalid, m), out)?,
             }
         }
     }
@@ -571,13 +567,11 @@ pub(crate) fn verify(
     if let Some(exp) = env.expiry
         && exp < ctx.now
     {
-        {
-            check(
-                enforce_time,
-                Failure::new(R::SignatureExpired, format!("signature expired at {exp}")),
-                out,
-            )?;
-        }
+        check(
+            enforce_time,
+            Failure::new(R::SignatureExpired, format!("signature expired at {exp}")),
+            out,
+        )?;
     }
     Ok(())
 }

@@ -525,12 +525,10 @@ fn check_issuer(c: &Certificate, certs_below: usize) -> Result<(), ChainError> {
     if let Some(ku) = c.key_usage()
         && ku & (1 << 5) == 0
     {
-        {
-            return Err(ChainError::Invalid(format!(
-                "issuer `{}` may not sign certificates (key usage)",
-                c.subject_string()
-            )));
-        }
+        return Err(ChainError::Invalid(format!(
+            "issuer `{}` may not sign certificates (key usage)",
+            c.subject_string()
+        )));
     }
     if let Some(oid) = c.unknown_critical_extensions().first() {
         return Err(ChainError::Invalid(format!(
