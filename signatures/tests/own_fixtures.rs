@@ -748,3 +748,54 @@ fn material_and_verdict_round_trip_through_json() {
         Value::from("malformed")
     );
 }
+
+#[test]
+fn policy_from_yaml_settings() {
+    let yaml = format!(
+        "keys:\n  - |\n{}\nidentities:\n  - issuer: {}\n    subject-regexp: 'https://github\\.com/example/.*'\nnotation:\n  level: permissive\n  trust-store:\n    - |\n{}\n",
+        indent(&s(&fx()["keys"]["p256"])),
+        s(&fx()["issuer"]),
+        indent(&s(&fx()["notation"]["root"])),
+    );
+    let mut config: PolicyConfig = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(
+        config.notation.as_ref().unwrap().level,
+        NotationLevel::Permissive
+    );
+    assert_eq!(
+        Policy::new(&config).unwrap_err(),
+        PolicyError::MissingTrustedRoot
+    );
+    config.trusted_root = Some(s(&fx()["trusted_root"]));
+    let p = Policy::new(&config).unwrap();
+    check(&verify(&p, &digest(), None, &[keyless("valid")], NOW), None);
+    check(
+        &verify(
+            &p,
+            &digest(),
+            None,
+            &[cosign(&payload(), &sig("p256"))],
+            NOW,
+        ),
+        None,
+    );
+    check(
+        &verify(
+            &p,
+            &digest(),
+            None,
+            &[notation("application/cose", "cose")],
+            NOW,
+        ),
+        None,
+    );
+    let bad: Result<PolicyConfig, _> = serde_yaml::from_str("notation: {level: lenient}");
+    assert!(bad.is_err());
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("      {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
