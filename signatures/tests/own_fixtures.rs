@@ -799,3 +799,11 @@ fn indent(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+fn policy_and_verdict_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Policy>();
+    shared::<Verdict>();
+    shared::<SignatureMaterial>();
+}
