@@ -310,7 +310,7 @@ pub(crate) fn verify_timestamp(
         if !tsa.valid_at(t.gen_time) {
             last = format!(
                 "no timestamp authority of the trusted root is valid at {}",
-                t.gen_time
+                crate::time::rfc3339(t.gen_time)
             );
             continue;
         }
@@ -368,14 +368,19 @@ pub(crate) fn verify_keyless_certificate(
             return Err(Failure::new(
                 R::CertificateExpired,
                 format!(
-                    "signing certificate is valid from {} to {}, the signature was made at {t}",
-                    leaf.not_before, leaf.not_after
+                    "signing certificate is valid from {} to {}, the signature was made at {}",
+                    crate::time::rfc3339(leaf.not_before),
+                    crate::time::rfc3339(leaf.not_after),
+                    crate::time::rfc3339(t)
                 ),
             ));
         }
         let mut err = Failure::new(
             R::UntrustedChain,
-            format!("no certificate authority of the trusted root is valid at {t}"),
+            format!(
+                "no certificate authority of the trusted root is valid at {}",
+                crate::time::rfc3339(t)
+            ),
         );
         let mut ok = false;
         for ca in root.cas.iter() {

@@ -49,7 +49,7 @@ pub const MAX_SIGNATURES: usize = 64;
 pub const MAX_MATERIAL_BYTES: usize = 512 * 1024;
 
 /// Signature material for one signature, as collected from a registry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SignatureMaterial {
     /// A cosign signature layer of a `sha256-<hex>.sig` image.
@@ -297,6 +297,35 @@ pub fn verify(
         verified,
         reason,
         signatures: results,
+    }
+}
+
+impl FailureReason {
+    /// How telling the reason is when several signatures fail differently: lower is more
+    /// telling (a bad signature says more than a missing one).
+    pub fn rank(self) -> u8 {
+        priority(self)
+    }
+
+    /// The reason in kebab-case, as serialized (`untrusted-key`).
+    pub fn as_str(self) -> &'static str {
+        use FailureReason::*;
+        match self {
+            NoSignature => "no-signature",
+            Malformed => "malformed",
+            TooLarge => "too-large",
+            DigestMismatch => "digest-mismatch",
+            ReferenceMismatch => "reference-mismatch",
+            BadSignature => "bad-signature",
+            UntrustedKey => "untrusted-key",
+            UntrustedIdentity => "untrusted-identity",
+            UntrustedChain => "untrusted-chain",
+            CertificateExpired => "certificate-expired",
+            SignatureExpired => "signature-expired",
+            TlogInvalid => "tlog-invalid",
+            TimestampInvalid => "timestamp-invalid",
+            Unsupported => "unsupported",
+        }
     }
 }
 

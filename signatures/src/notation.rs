@@ -553,10 +553,11 @@ pub(crate) fn verify(
             Failure::new(
                 R::CertificateExpired,
                 format!(
-                    "certificate `{}` is valid from {} to {}, not at {at}",
+                    "certificate `{}` is valid from {} to {}, not at {}",
                     bad.subject_string(),
-                    bad.not_before,
-                    bad.not_after
+                    crate::time::rfc3339(bad.not_before),
+                    crate::time::rfc3339(bad.not_after),
+                    crate::time::rfc3339(at)
                 ),
             ),
             out,

@@ -43,13 +43,13 @@ pub struct IdentityConfig {
     /// OIDC issuer, exact (e.g. `https://token.actions.githubusercontent.com`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// OIDC issuer as a regular expression (whole-string match).
+    /// OIDC issuer as a regular expression, searched as cosign does (anchor with `^…$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_regexp: Option<String>,
     /// Certificate SAN (email or URI), exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    /// Certificate SAN as a regular expression (whole-string match).
+    /// Certificate SAN as a regular expression, searched as cosign does (anchor with `^…$`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_regexp: Option<String>,
 }
@@ -133,7 +133,7 @@ impl fmt::Display for PolicyError {
             PolicyError::Notation { field, message } => write!(f, "`{field}`: {message}"),
             PolicyError::MissingTrustedRoot => write!(
                 f,
-                "`identities` and `require-tlog-for-keys` need a `trusted-root`"
+                "`trusted-root`: required for `identities` and `require-tlog-for-keys`"
             ),
             PolicyError::Empty => write!(
                 f,
@@ -162,7 +162,9 @@ impl Matcher {
     fn new(exact: &Option<String>, re: &Option<String>, what: &str) -> Result<Matcher, String> {
         match (exact, re) {
             (Some(e), None) => Ok(Matcher::Exact(e.clone())),
-            (None, Some(r)) => regex::RegexBuilder::new(&format!("^(?:{r})$"))
+            // Searched, not anchored, as cosign's `--certificate-identity-regexp` and
+            // Kyverno's `subjectRegExp` do: anchor with `^…$` for a whole-value match.
+            (None, Some(r)) => regex::RegexBuilder::new(r)
                 .size_limit(1 << 20)
                 .build()
                 .map(Matcher::Regex)

@@ -436,7 +436,7 @@ pub fn build_path<'a>(
     time: Option<i64>,
 ) -> Result<Vec<&'a Certificate>, ChainError> {
     let valid = |c: &Certificate| time.is_none_or(|t| c.valid_at(t));
-    let at = time.map(|t| t.to_string()).unwrap_or_default();
+    let at = time.map(crate::time::rfc3339).unwrap_or_default();
     if let Some(oid) = leaf.unknown_critical_extensions().first() {
         return Err(ChainError::Invalid(format!(
             "leaf has an unknown critical extension `{oid}`"
@@ -448,8 +448,9 @@ pub fn build_path<'a>(
             Ok(vec![leaf])
         } else {
             Err(ChainError::Expired(format!(
-                "certificate `{}` is not valid at {at}",
-                leaf.subject_string()
+                "certificate `{}` is not valid at {}",
+                leaf.subject_string(),
+                at
             )))
         };
     }
@@ -457,10 +458,11 @@ pub fn build_path<'a>(
     let mut expired: Option<String> = None;
     if !valid(leaf) {
         expired = Some(format!(
-            "leaf certificate `{}` is valid from {} to {}, not at {at}",
+            "leaf certificate `{}` is valid from {} to {}, not at {}",
             leaf.subject_string(),
-            leaf.not_before,
-            leaf.not_after
+            crate::time::rfc3339(leaf.not_before),
+            crate::time::rfc3339(leaf.not_after),
+            at
         ));
     }
     let mut current = leaf;
@@ -469,8 +471,9 @@ pub fn build_path<'a>(
             check_issuer(anchor, depth)?;
             if !valid(anchor) {
                 expired.get_or_insert(format!(
-                    "trust anchor `{}` is not valid at {at}",
-                    anchor.subject_string()
+                    "trust anchor `{}` is not valid at {}",
+                    anchor.subject_string(),
+                    at
                 ));
             }
             if let Some(e) = expired {
@@ -488,16 +491,23 @@ pub fn build_path<'a>(
         check_issuer(next, depth)?;
         if !valid(next) {
             expired.get_or_insert(format!(
-                "intermediate `{}` is not valid at {at}",
-                next.subject_string()
+                "intermediate `{}` is not valid at {}",
+                next.subject_string(),
+                at
             ));
         }
         path.push(next);
         current = next;
     }
+    // Fulcio certificates have an empty subject: name them by their issuer alone.
+    let subject = leaf.subject_string();
+    let leaf_name = if subject.is_empty() {
+        "the signing certificate".to_string()
+    } else {
+        format!("`{subject}`")
+    };
     Err(ChainError::Untrusted(format!(
-        "no path from `{}` (issuer `{}`) to a trusted root",
-        leaf.subject_string(),
+        "no path from {leaf_name} (issuer `{}`) to a trusted root",
         name_string(&leaf.issuer)
     )))
 }
