@@ -704,13 +704,13 @@ mod tests {
         let text = r#"{"format":"portcullis-image-facts","version":"1","images":{}}"#;
         assert_eq!(
             FactsFile::parse(text).unwrap_err(),
-            "invalid facts file: `version` is the string `\"1\"`; expected the number 1"
+            "invalid facts file: `version` is the string `\"1\"`; expected the number 2"
         );
         let text = r#"{"format":"portcullis-image-facts","version":1.5,"images":{}}"#;
         assert!(
             FactsFile::parse(text)
                 .unwrap_err()
-                .contains("`version` is the number `1.5`; expected the number 1")
+                .contains("`version` is the number `1.5`; expected the number 2")
         );
         let text = r#"{"format":"portcullis-image-facts","images":{}}"#;
         assert!(

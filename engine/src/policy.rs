@@ -329,10 +329,9 @@ impl Policy {
                             Some(name) => vec!["rules", id, name],
                             None => vec!["rules", id],
                         };
-                        errors.push(config.error(
-                            &path,
-                            format!("settings of rule `{id}`: {message}"),
-                        ));
+                        errors.push(
+                            config.error(&path, format!("settings of rule `{id}`: {message}")),
+                        );
                         continue;
                     }
                 }

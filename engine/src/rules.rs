@@ -368,9 +368,7 @@ fn compile_rule_inner(
         .help(ENTRY_HELP));
     }
 
-    let prepare = ast
-        .iter_functions()
-        .find(|f| f.name == PREPARE_FUNCTION);
+    let prepare = ast.iter_functions().find(|f| f.name == PREPARE_FUNCTION);
     if let Some(prepare) = &prepare
         && prepare.params.len() != 1
     {
@@ -379,7 +377,9 @@ fn compile_rule_inner(
             prepare.params.len()
         ))
         .at(locate(source, &format!("fn {PREPARE_FUNCTION}")))
-        .help("`fn prepare(settings)` runs once per policy and returns the settings `check` receives"));
+        .help(
+            "`fn prepare(settings)` runs once per policy and returns the settings `check` receives",
+        ));
     }
     let prepares = prepare.is_some();
 

@@ -68,7 +68,10 @@ impl Trust {
     /// unset. The error names the bad field.
     pub(crate) fn compile(mut config: Value) -> Result<Trust, String> {
         let Value::Object(map) = &mut config else {
-            return Err("a signature trust policy is a map (keys, identities, trusted-root, notation)".into());
+            return Err(
+                "a signature trust policy is a map (keys, identities, trusted-root, notation)"
+                    .into(),
+            );
         };
         map.retain(|_, value| match value {
             Value::Null => false,
@@ -149,8 +152,13 @@ impl Trust {
         }
         for (digest, members) in groups {
             let materials: Vec<_> = members.iter().map(|f| f.material.clone()).collect();
-            let verdict =
-                portcullis_signatures::verify(&self.policy, digest, Some(&image.name), &materials, now);
+            let verdict = portcullis_signatures::verify(
+                &self.policy,
+                digest,
+                Some(&image.name),
+                &materials,
+                now,
+            );
             results.extend(verdict.signatures);
         }
         let outcome = Arc::new(summarize(&results, collected.problems.clone()));
@@ -297,13 +305,20 @@ mod tests {
         let trust = Trust::compile(json!({"keys": [fx["keys"]["p256"]]})).unwrap();
         let image = ImageRef::parse("registry.example.com/team/app:1.0").unwrap();
         // Not collected: no verdict at all; collected and empty: "no signature".
-        assert!(trust.verdict(1, digest, &ImageFacts::default(), &image, 0).is_none());
+        assert!(
+            trust
+                .verdict(1, digest, &ImageFacts::default(), &image, 0)
+                .is_none()
+        );
         let empty = ImageFacts {
             signatures: Some(SignatureFacts::default()),
             ..ImageFacts::default()
         };
         let outcome = trust.verdict(1, digest, &empty, &image, 0).unwrap();
-        assert_eq!((outcome.verified, outcome.reason), (false, Some("no-signature")));
+        assert_eq!(
+            (outcome.verified, outcome.reason),
+            (false, Some("no-signature"))
+        );
 
         let signed = signed_facts(&fx, digest);
         let outcome = trust.verdict(2, digest, &signed, &image, 100).unwrap();
@@ -317,8 +332,18 @@ mod tests {
         let cached = trust.verdict(2, digest, &empty, &image, 150).unwrap();
         assert!(Arc::ptr_eq(&outcome, &cached));
         // Later, or from another index: verified again.
-        assert!(!trust.verdict(2, digest, &empty, &image, 200).unwrap().verified);
-        assert!(!trust.verdict(3, digest, &empty, &image, 150).unwrap().verified);
+        assert!(
+            !trust
+                .verdict(2, digest, &empty, &image, 200)
+                .unwrap()
+                .verified
+        );
+        assert!(
+            !trust
+                .verdict(3, digest, &empty, &image, 150)
+                .unwrap()
+                .verified
+        );
     }
 
     #[test]
@@ -331,9 +356,19 @@ mod tests {
         let mut facts = signed_facts(&fx, digest);
         facts.index_digests.insert(digest.to_string());
         let by_tag = ImageRef::parse("registry.example.com/team/app:1.0").unwrap();
-        assert!(trust.verdict(1, other, &facts, &by_tag, 0).unwrap().verified);
+        assert!(
+            trust
+                .verdict(1, other, &facts, &by_tag, 0)
+                .unwrap()
+                .verified
+        );
         let by_index = ImageRef::parse(&format!("registry.example.com/team/app@{digest}")).unwrap();
-        assert!(trust.verdict(1, other, &facts, &by_index, 0).unwrap().verified);
+        assert!(
+            trust
+                .verdict(1, other, &facts, &by_index, 0)
+                .unwrap()
+                .verified
+        );
         let pinned = ImageRef::parse(&format!("registry.example.com/team/app@{other}")).unwrap();
         let outcome = trust.verdict(1, other, &facts, &pinned, 0).unwrap();
         assert_eq!(outcome.reason, Some("digest-mismatch"));
