@@ -195,7 +195,9 @@ fn summarize(results: &[SignatureResult], problems: Vec<String>) -> Outcome {
     let telling = results
         .iter()
         .filter_map(|r| r.failure.as_ref())
-        .min_by_key(|f| f.reason.rank());
+        // A failure of a kind the policy does not trust at all (keyless without a trusted
+        // root, Notation without a trust store) tells least.
+        .min_by_key(|f| (f.unconfigured, f.reason.rank()));
     let (reason, detail) = match telling {
         Some(failure) => (failure.reason, failure.detail.clone()),
         None => (FailureReason::NoSignature, String::new()),

@@ -79,9 +79,21 @@ fn main() {
     };
     let cases: [(&str, &Policy, &SignatureMaterial); 4] = [
         ("cosign, key-based (ECDSA P-256)", &key_policy, &cosign_key),
-        ("cosign, keyless (chain, SCT, Rekor SET)", &keyless_policy, &cosign_keyless),
-        ("Sigstore bundle v0.3 (keyless, inclusion proof)", &keyless_policy, &bundle),
-        ("Notation JWS (chain to the trust store)", &notation_policy, &notation),
+        (
+            "cosign, keyless (chain, SCT, Rekor SET)",
+            &keyless_policy,
+            &cosign_keyless,
+        ),
+        (
+            "Sigstore bundle v0.3 (keyless, inclusion proof)",
+            &keyless_policy,
+            &bundle,
+        ),
+        (
+            "Notation JWS (chain to the trust store)",
+            &notation_policy,
+            &notation,
+        ),
     ];
     println!("| material | one verification |");
     println!("|---|---|");

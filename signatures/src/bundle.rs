@@ -760,7 +760,7 @@ fn verify_bundle(ctx: &Context<'_>, v: &Value, out: &mut Outcome) -> Result<(), 
         }
         None if managed_key.is_some() && !ctx.policy.require_tlog_for_keys => {}
         None => {
-            return Err(Failure::new(
+            return Err(Failure::unconfigured(
                 R::UntrustedChain,
                 "no trusted root is configured",
             ));
@@ -768,8 +768,9 @@ fn verify_bundle(ctx: &Context<'_>, v: &Value, out: &mut Outcome) -> Result<(), 
     }
     match &leaf {
         Some(leaf) => {
-            let root = root
-                .ok_or_else(|| Failure::new(R::UntrustedChain, "no trusted root is configured"))?;
+            let root = root.ok_or_else(|| {
+                Failure::unconfigured(R::UntrustedChain, "no trusted root is configured")
+            })?;
             verify_keyless_certificate(ctx, root, leaf, &provided, &times, out)
         }
         None => {

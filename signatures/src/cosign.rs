@@ -221,7 +221,7 @@ pub(crate) fn verify(
         }
         (Some(_), None) if key_based && !ctx.policy.require_tlog_for_keys => {}
         (Some(_), None) => {
-            return Err(Failure::new(
+            return Err(Failure::unconfigured(
                 R::UntrustedChain,
                 "no trusted root is configured",
             ));
@@ -231,10 +231,9 @@ pub(crate) fn verify(
     match leaf {
         None => Ok(()),
         Some(leaf) => {
-            let root =
-                ctx.policy.trusted_root.as_ref().ok_or_else(|| {
-                    Failure::new(R::UntrustedChain, "no trusted root is configured")
-                })?;
+            let root = ctx.policy.trusted_root.as_ref().ok_or_else(|| {
+                Failure::unconfigured(R::UntrustedChain, "no trusted root is configured")
+            })?;
             bundle::verify_keyless_certificate(ctx, root, &leaf, &chain, &times, out)
         }
     }

@@ -125,6 +125,10 @@ pub struct Failure {
     pub reason: FailureReason,
     /// What exactly was found.
     pub detail: String,
+    /// The policy trusts no signer of this kind (keyless material without a trusted root,
+    /// Notation without a trust store): the least telling failure when others exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfigured: bool,
 }
 
 impl Failure {
@@ -132,6 +136,15 @@ impl Failure {
         Failure {
             reason,
             detail: detail.into(),
+            unconfigured: false,
+        }
+    }
+
+    /// A failure because the policy has no trust for this kind of signature.
+    pub(crate) fn unconfigured(reason: FailureReason, detail: impl Into<String>) -> Failure {
+        Failure {
+            unconfigured: true,
+            ..Failure::new(reason, detail)
         }
     }
 }
@@ -290,8 +303,9 @@ pub fn verify(
     } else {
         results
             .iter()
-            .filter_map(|r| r.failure.as_ref().map(|f| f.reason))
-            .min_by_key(|r| priority(*r))
+            .filter_map(|r| r.failure.as_ref())
+            .min_by_key(|f| (f.unconfigured, priority(f.reason)))
+            .map(|f| f.reason)
     };
     Verdict {
         verified,

@@ -388,7 +388,7 @@ pub(crate) fn verify(
     out: &mut Outcome,
 ) -> Result<(), Failure> {
     let policy: &NotationPolicy = ctx.policy.notation.as_ref().ok_or_else(|| {
-        Failure::new(
+        Failure::unconfigured(
             R::UntrustedKey,
             "notation signature, but the policy has no notation trust store",
         )

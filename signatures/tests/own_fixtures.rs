@@ -807,3 +807,21 @@ fn policy_and_verdict_can_be_shared_across_threads() {
     shared::<Verdict>();
     shared::<SignatureMaterial>();
 }
+
+/// A key-only policy and an image that also carries keyless and Notation signatures: the
+/// verdict is about keys ("another key signed it"), not "no trusted root is configured".
+#[test]
+fn signatures_of_kinds_the_policy_does_not_trust_tell_least() {
+    let d = digest();
+    let materials = [
+        bundle("v0.3"),
+        notation("application/jose+json", "jws"),
+        cosign(&payload(), &sig("wrong")),
+        keyless("valid"),
+    ];
+    let v = verify(&key_policy(&["p256"]), &d, None, &materials, NOW);
+    check(&v, Some(R::UntrustedKey));
+    assert!(!v.signatures[2].failure.as_ref().unwrap().unconfigured);
+    assert!(v.signatures[0].failure.as_ref().unwrap().unconfigured);
+    assert!(v.signatures[1].failure.as_ref().unwrap().unconfigured);
+}
