@@ -49,6 +49,10 @@ fn main() {
             "engine/src",
             "engine/Cargo.toml",
             "engine/build.rs",
+            // The engine verifies signatures with this crate, inside the modules too.
+            "signatures/src",
+            "signatures/data",
+            "signatures/Cargo.toml",
             "rules",
             "Cargo.toml",
             "Cargo.lock",

@@ -106,6 +106,7 @@ pub fn rule_api_markdown() -> String {
                 && text(&f["name"]) != "finding_path"
                 && text(&f["name"]) != "image_matches"
                 && text(&f["name"]) != "image_matches_any"
+                && text(&f["name"]) != "signature_verdict"
         }) {
             out.push_str(&format!(
                 "\nMethod `{example}.{}`: {}\n",

@@ -15,8 +15,13 @@ use crate::image::ImageRef;
 
 /// The `format` field of every facts file.
 pub const FACTS_FORMAT: &str = "portcullis-image-facts";
-/// The version of the facts file format this engine reads and writes.
-pub const FACTS_VERSION: u32 = 1;
+/// The version of the facts file format this engine writes: 2 added signature material
+/// ([`ImageFacts::signatures`]).
+pub const FACTS_VERSION: u32 = 2;
+/// The oldest version this engine still reads; a version 1 file has no signature material.
+pub const OLDEST_FACTS_VERSION: u32 = 1;
+
+pub use portcullis_signatures::SignatureMaterial;
 
 /// A facts file: image facts keyed by digest. Maps are sorted, so the same facts always
 /// serialize to the same bytes.
@@ -88,10 +93,13 @@ impl FactsFile {
             }
         }
         match &header.version {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(FACTS_VERSION)) => {}
+            Some(serde_json::Value::Number(n))
+                if n.as_u64().is_some_and(|v| {
+                    (u64::from(OLDEST_FACTS_VERSION)..=u64::from(FACTS_VERSION)).contains(&v)
+                }) => {}
             Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
                 return Err(format!(
-                    "facts file version {n} is not supported; this portcullis reads version {FACTS_VERSION}"
+                    "facts file version {n} is not supported; this portcullis reads versions {OLDEST_FACTS_VERSION} to {FACTS_VERSION}"
                 ));
             }
             Some(other) => {
@@ -106,8 +114,10 @@ impl FactsFile {
                 ));
             }
         }
-        let file: FactsFile =
+        let mut file: FactsFile =
             serde_json::from_str(text).map_err(|e| format!("invalid facts file: {e}"))?;
+        // Read into this version's model, written back as this version.
+        file.version = FACTS_VERSION;
         for digest in file.images.keys() {
             if !is_digest(digest) {
                 return Err(format!(
@@ -213,6 +223,10 @@ pub struct ImageFacts {
     /// Scanner results merged from reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<ScanFacts>,
+    /// Signature material found in the registry (cosign, Sigstore bundles, Notation), to be
+    /// verified during evaluation; `None` when nobody looked (version 1 files, local images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signatures: Option<SignatureFacts>,
 }
 
 /// What an image facts key is the digest of.
@@ -254,7 +268,55 @@ impl ImageFacts {
             (scan @ None, other) => *scan = other,
             (Some(_), None) => {}
         }
+        match (&mut self.signatures, other.signatures) {
+            (Some(signatures), Some(other)) => signatures.merge(other),
+            (signatures @ None, other) => *signatures = other,
+            (Some(_), None) => {}
+        }
     }
+}
+
+/// Signature material found for an image. `found` is empty when the registry holds no
+/// signature for it: "not signed" is a fact, not a collection error.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureFacts {
+    /// The signatures, in the order they were found.
+    pub found: Vec<FoundSignature>,
+    /// What could not be read (a signature over the size limit, a malformed signature
+    /// manifest), in words; the rest was still collected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+impl SignatureFacts {
+    /// Unites two collections: signatures once each, problems once each.
+    pub fn merge(&mut self, other: SignatureFacts) {
+        for signature in other.found {
+            if !self.found.contains(&signature) {
+                self.found.push(signature);
+            }
+        }
+        for problem in other.problems {
+            if !self.problems.contains(&problem) {
+                self.problems.push(problem);
+            }
+        }
+    }
+}
+
+/// One signature and the image digest it is attached to in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FoundSignature {
+    /// The digest the signature was found for: the image manifest's, or the digest of a
+    /// multi-platform index that resolved to it (what `cosign sign` signs for a tag).
+    pub digest: String,
+    /// How it was attached: `cosign-tag` (the `sha256-<hex>.sig` tag), `referrers` (OCI 1.1
+    /// referrers API), `referrers-tag` (the referrers tag schema, for registries without it).
+    pub source: String,
+    /// The material itself, as the registry stored it.
+    pub material: SignatureMaterial,
 }
 
 fn fill<T>(slot: &mut Option<T>, value: Option<T>) {
@@ -524,6 +586,9 @@ pub struct SecretFinding {
 /// Facts ready for rules: the file behind an `Arc`, with lookups by digest and reference.
 #[derive(Debug, Default)]
 pub struct FactsIndex {
+    /// Distinguishes this index from every other one in the process, so that results
+    /// derived from its facts (signature verdicts) can be cached per index.
+    serial: u64,
     images: BTreeMap<String, Arc<ImageFacts>>,
     /// Index digests and config digests -> key.
     aliases: HashMap<String, String>,
@@ -534,7 +599,11 @@ pub struct FactsIndex {
 impl FactsIndex {
     /// Indexes `file` by digest and by reference.
     pub fn new(file: FactsFile) -> FactsIndex {
-        let mut index = FactsIndex::default();
+        static SERIALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut index = FactsIndex {
+            serial: SERIALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..FactsIndex::default()
+        };
         for (key, facts) in file.images {
             for alias in facts.index_digests.iter().chain(&facts.config_digest) {
                 index.aliases.entry(alias.clone()).or_insert(key.clone());
@@ -547,6 +616,11 @@ impl FactsIndex {
             index.images.insert(key, Arc::new(facts));
         }
         index
+    }
+
+    /// A number no other index of this process has.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// How many images it knows.
@@ -609,8 +683,11 @@ mod tests {
     #[test]
     fn parse_checks_format_version_and_keys() {
         assert!(FactsFile::parse("{}").unwrap_err().contains("format"));
-        let v2 = r#"{"format":"portcullis-image-facts","version":2,"images":{}}"#;
-        assert!(FactsFile::parse(v2).unwrap_err().contains("version 2"));
+        let v3 = r#"{"format":"portcullis-image-facts","version":3,"images":{}}"#;
+        assert!(FactsFile::parse(v3).unwrap_err().contains("version 3"));
+        // Version 1 files (no signature material) still load, as this version.
+        let v1 = r#"{"format":"portcullis-image-facts","version":1,"images":{}}"#;
+        assert_eq!(FactsFile::parse(v1).unwrap(), FactsFile::default());
         let bad_key = r#"{"format":"portcullis-image-facts","version":1,"images":{"latest":{}}}"#;
         assert!(
             FactsFile::parse(bad_key)
@@ -627,13 +704,13 @@ mod tests {
         let text = r#"{"format":"portcullis-image-facts","version":"1","images":{}}"#;
         assert_eq!(
             FactsFile::parse(text).unwrap_err(),
-            "invalid facts file: `version` is the string `\"1\"`; expected the number 1"
+            "invalid facts file: `version` is the string `\"1\"`; expected the number 2"
         );
         let text = r#"{"format":"portcullis-image-facts","version":1.5,"images":{}}"#;
         assert!(
             FactsFile::parse(text)
                 .unwrap_err()
-                .contains("`version` is the number `1.5`; expected the number 1")
+                .contains("`version` is the number `1.5`; expected the number 2")
         );
         let text = r#"{"format":"portcullis-image-facts","images":{}}"#;
         assert!(

@@ -53,7 +53,7 @@
 //! | utilities | `files`, `yaml`, `glob`, `version`, [`credentials`] | bounded reads, Kubernetes' YAML reading, the one glob builder, version order, the credential detector |
 //! | load | `load`, `source` | text -> objects (YAML streams, JSON, `List`, admission envelopes); [`Source`] decides the format |
 //! | normalize | `workload`, `image` | every pod-carrying kind -> one workload view with parsed [`ImageRef`]s |
-//! | enrich | [`facts`] | image facts (config, filesystem, scans), read offline |
+//! | enrich | [`facts`], `signatures` | image facts (config, filesystem, scans, signature material), read offline; signature verification |
 //! | rules | `rules`, `sandbox` | rule files compiled once; the Rhai sandbox and the rule API |
 //! | evaluate | `config`, `policy` | configuration resolved into a [`Policy`]; evaluation |
 //! | report | `report` | the [`Report`] and its JSON, SARIF and JUnit writers |
@@ -77,6 +77,7 @@ mod report;
 mod rules;
 mod sandbox;
 mod severity;
+mod signatures;
 mod source;
 // Rule tests run in the CLI and the tests, never in the WebAssembly modules; keeping them
 // (and their YAML deserializer) out keeps the modules under 4 MB.

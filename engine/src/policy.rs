@@ -17,7 +17,7 @@ use crate::diagnostic::{Diagnostic, RuleSite};
 use crate::facts::{FactsFile, FactsIndex};
 use crate::finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 use crate::report::Report;
-use crate::rules::{ENTRY_FUNCTION, EnabledRule, Rule, RuleInput, RuleSet};
+use crate::rules::{ENTRY_FUNCTION, EnabledRule, PREPARE_FUNCTION, Rule, RuleInput, RuleSet};
 use crate::sandbox::{FindingDraft, WorkloadView};
 use crate::severity::Severity;
 use crate::source::{Source, Workloads};
@@ -85,6 +85,8 @@ pub struct Policy {
     facts: Option<Arc<FactsIndex>>,
     /// Wall-clock limit for one rule on one workload.
     rule_time: Option<std::time::Duration>,
+    /// The time signatures are verified at (Unix seconds); `None`: the host's clock.
+    verification_time: Option<i64>,
 }
 
 /// Builds a [`Policy`]: rules, configuration, selection, image facts and the date exemptions
@@ -101,6 +103,7 @@ pub struct PolicyBuilder<'r> {
     /// `None`: the clock's today, read only when the policy is built (WebAssembly without
     /// WASI has no clock, and its hosts always pass a date).
     today: Option<Date>,
+    verification_time: Option<i64>,
     record_resources: bool,
     problems: Vec<Diagnostic>,
 }
@@ -167,6 +170,13 @@ impl<'r> PolicyBuilder<'r> {
         self
     }
 
+    /// The time signatures are verified at, in Unix seconds (default: the clock when each
+    /// workload is evaluated; hosts without a clock, such as the OPA module, pass it).
+    pub fn verification_time(mut self, unix_seconds: i64) -> Self {
+        self.verification_time = Some(unix_seconds);
+        self
+    }
+
     /// Whether reports list every workload checked ([`Report::checked_resources`]), not only
     /// those with findings (JUnit output needs them). Off by default: it keeps every
     /// resource in memory.
@@ -193,6 +203,7 @@ impl<'r> PolicyBuilder<'r> {
         match policy {
             Ok(mut policy) if problems.is_empty() => {
                 policy.record_resources = self.record_resources;
+                policy.verification_time = self.verification_time;
                 if let Some(facts) = self.facts {
                     policy.facts = Some(Arc::new(FactsIndex::new(facts)));
                 }
@@ -217,6 +228,7 @@ impl Policy {
             selection: Selection::default(),
             facts: None,
             today: None,
+            verification_time: None,
             record_resources: false,
             problems: Vec::new(),
         }
@@ -304,6 +316,28 @@ impl Policy {
                     continue;
                 }
             };
+            let settings = if rule.prepares {
+                match prepare(rules, rule, settings) {
+                    Ok(settings) => settings,
+                    Err(message) => {
+                        // "setting `keys`: …" points at that setting's line.
+                        let setting = message
+                            .strip_prefix("setting `")
+                            .and_then(|rest| rest.split(['`', '[', '.']).next())
+                            .filter(|name| rule.meta.settings.contains_key(*name));
+                        let path: Vec<&str> = match setting {
+                            Some(name) => vec!["rules", id, name],
+                            None => vec!["rules", id],
+                        };
+                        errors.push(
+                            config.error(&path, format!("settings of rule `{id}`: {message}")),
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                settings
+            };
             active.push(ActiveRule {
                 rule: rule.clone(),
                 id: id.into(),
@@ -323,6 +357,7 @@ impl Policy {
             record_resources: false,
             facts: None,
             rule_time: rules.limits().max_rule_time,
+            verification_time: None,
         })
     }
 
@@ -544,6 +579,10 @@ impl Policy {
         let mut scope = Scope::new();
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         crate::sandbox::reset_last_container();
+        crate::sandbox::set_verification_time(
+            self.verification_time
+                .unwrap_or_else(crate::signatures::system_now),
+        );
         // A panic inside a built-in is a bug in Portcullis or Rhai, not in the rule; it
         // must cost one error for this rule and workload, not the whole run.
         let call = std::panic::AssertUnwindSafe(|| {
@@ -629,6 +668,46 @@ impl Subject {
             Some(self.resource.line),
             message,
         )
+    }
+}
+
+/// Runs the rule's `fn prepare(settings)` once, within the rule time limit; its result is
+/// what `check` receives. `Err` says why, for a configuration error.
+fn prepare(rules: &RuleSet, rule: &Rule, settings: Dynamic) -> Result<Dynamic, String> {
+    let rule_time = rules.limits().max_rule_time;
+    let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+    let call = std::panic::AssertUnwindSafe(|| {
+        crate::sandbox::with_deadline(rule_time, || {
+            rules.engine().call_fn_with_options::<Dynamic>(
+                options,
+                &mut Scope::new(),
+                &rule.ast,
+                PREPARE_FUNCTION,
+                (settings,),
+            )
+        })
+    });
+    match std::panic::catch_unwind(call) {
+        Ok(Ok(settings)) => Ok(settings),
+        Ok(Err(e)) => {
+            // A thrown message is the rule's own words; anything else says where it failed.
+            let mut innermost = &*e;
+            while let rhai::EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = innermost {
+                innermost = inner;
+            }
+            match innermost {
+                rhai::EvalAltResult::ErrorRuntime(value, _) if value.is_string() => {
+                    Err(value.to_string())
+                }
+                _ => Err(format!(
+                    "`fn {PREPARE_FUNCTION}` failed: {}",
+                    describe_rule_error(&e, rule_time).message
+                )),
+            }
+        }
+        Err(_) => Err(format!(
+            "`fn {PREPARE_FUNCTION}` failed inside a built-in function; this is a bug in Portcullis, please report it"
+        )),
     }
 }
 

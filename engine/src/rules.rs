@@ -36,6 +36,10 @@ use crate::severity::Severity;
 
 /// The entry function every rule defines: `fn check(workload, settings)`.
 pub(crate) const ENTRY_FUNCTION: &str = "check";
+/// The optional function that prepares a rule's settings once, when a policy is built:
+/// `fn prepare(settings)` returns what `check` receives; what it throws is a configuration
+/// error (Kubewarden's `validate_settings`).
+pub(crate) const PREPARE_FUNCTION: &str = "prepare";
 
 /// The default pack, embedded at build time from `rules/*.rhai`.
 pub(crate) static BUILTIN_RULES: &[(&str, &str)] =
@@ -223,6 +227,8 @@ pub struct Rule {
     /// The rule file's text.
     pub source: Arc<str>,
     pub(crate) ast: AST,
+    /// Whether the rule defines `fn prepare(settings)`.
+    pub(crate) prepares: bool,
 }
 
 impl Rule {
@@ -399,6 +405,21 @@ fn compile_rule_inner(
         .help(ENTRY_HELP));
     }
 
+    let prepare = ast.iter_functions().find(|f| f.name == PREPARE_FUNCTION);
+    if let Some(prepare) = &prepare
+        && prepare.params.len() != 1
+    {
+        return Err(fail(format!(
+            "`fn {PREPARE_FUNCTION}` takes {} parameters; it must take one: (settings)",
+            prepare.params.len()
+        ))
+        .at(locate(source, &format!("fn {PREPARE_FUNCTION}")))
+        .help(
+            "`fn prepare(settings)` runs once per policy and returns the settings `check` receives",
+        ));
+    }
+    let prepares = prepare.is_some();
+
     // Top-level statements are the META declaration; run them once to read it.
     let mut scope = Scope::new();
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| {
@@ -465,6 +486,7 @@ fn compile_rule_inner(
         origin: origin.to_string(),
         source: source.into(),
         ast,
+        prepares,
     })
 }
 

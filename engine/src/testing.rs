@@ -363,15 +363,29 @@ fn run_case(
             ..RuleConfig::default()
         },
     );
-    let mut policy = Policy::builder(rules)
+    let built = Policy::builder(rules)
         .config(config)
         .selection(Selection::only([rule]))
         .today(Date::today())
-        .build()
-        .map_err(|errors| {
+        .build();
+    let mut policy = match built {
+        Ok(policy) => policy,
+        // A case about bad settings expects them as errors, and no findings.
+        Err(errors) if !case.expect_errors.is_empty() && case.expect.is_empty() => {
             let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
-            format!("case `{name}`: {}", messages.join("; "))
-        })?;
+            return Ok(CaseOutcome {
+                name,
+                matched: Vec::new(),
+                missing: Vec::new(),
+                unexpected: Vec::new(),
+                error_mismatches: error_mismatches(&case.expect_errors, &messages),
+            });
+        }
+        Err(errors) => {
+            let messages: Vec<String> = errors.iter().map(|e| e.message.clone()).collect();
+            return Err(format!("case `{name}`: {}", messages.join("; ")));
+        }
+    };
     let facts = match (case.facts, &case.facts_file) {
         (None, None) => None,
         (Some(images), None) => Some(crate::facts::FactsFile {
@@ -436,32 +450,30 @@ fn run_case(
     }
     let unexpected = unmatched.iter().map(|f| describe_finding(f)).collect();
 
-    let mut error_mismatches = Vec::new();
-    for wanted in &case.expect_errors {
-        if !report
-            .errors
-            .iter()
-            .any(|e| e.message.contains(wanted.as_str()))
-        {
-            error_mismatches.push(format!("expected an error containing `{wanted}`"));
-        }
-    }
-    for error in &report.errors {
-        if !case
-            .expect_errors
-            .iter()
-            .any(|w| error.message.contains(w.as_str()))
-        {
-            error_mismatches.push(format!("unexpected error: {error}"));
-        }
-    }
+    let messages: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
     Ok(CaseOutcome {
         name,
         matched,
         missing,
         unexpected,
-        error_mismatches,
+        error_mismatches: error_mismatches(&case.expect_errors, &messages),
     })
+}
+
+/// Expected error substrings that no error contains, and errors no substring expects.
+fn error_mismatches(expected: &[String], errors: &[String]) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for wanted in expected {
+        if !errors.iter().any(|e| e.contains(wanted.as_str())) {
+            mismatches.push(format!("expected an error containing `{wanted}`"));
+        }
+    }
+    for error in errors {
+        if !expected.iter().any(|w| error.contains(w.as_str())) {
+            mismatches.push(format!("unexpected error: {error}"));
+        }
+    }
+    mismatches
 }
 
 fn describe_finding(f: &Finding) -> String {

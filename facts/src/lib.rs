@@ -24,6 +24,7 @@ pub mod local;
 pub mod manifest;
 pub mod registry;
 pub mod scan;
+pub mod signatures;
 pub mod tarball;
 
 use std::io::Read;

@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use oci_client::Reference;
-use portcullis_engine::facts::{ImageFacts, LayerFacts, normalize_reference};
+use portcullis_engine::facts::{
+    FoundSignature, ImageFacts, LayerFacts, SignatureFacts, SignatureMaterial, normalize_reference,
+};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
@@ -35,6 +37,11 @@ use tokio::time::Instant;
 use crate::layers::FilesystemScanner;
 use crate::manifest::{
     self, DOCKER_LIST, DOCKER_MANIFEST, Descriptor, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
+};
+use crate::signatures::{
+    COSIGN_SIMPLE_SIGNING, MAX_SIGNATURE_BYTES, MAX_SIGNATURE_MANIFEST_BYTES, MAX_SIGNATURES,
+    ReferrerKind, ReferrersIndex, SignatureManifest, cosign_material, digest_tag, referrer_layer,
+    referrer_material,
 };
 use crate::{
     CheckedReader, Collected, MAX_CONFIG_BYTES, PlatformChoice, digest_like, human_size,
@@ -431,7 +438,13 @@ impl<'a> Session<'a> {
         if let Some(mut cached) = cache_get(self.options, &resolved.digest) {
             log::info!("{label}: facts of {} from the cache", resolved.digest);
             cached.references = reference_name.into_iter().collect();
-            cached.index_digests = resolved.index_digests.into_iter().collect();
+            cached.index_digests = resolved.index_digests.iter().cloned().collect();
+            // Signatures are never cached: they can be added to an image at any time.
+            cached.signatures = Some(self.collect_signatures(
+                &base,
+                &auth,
+                &signed_digests(&resolved.digest, &resolved.index_digests),
+            ));
             return Ok((resolved.digest, cached));
         }
 
@@ -518,11 +531,43 @@ impl<'a> Session<'a> {
             layers,
             scanner,
             reference_name,
-            resolved.index_digests,
+            resolved.index_digests.clone(),
         )
         .map_err(|e| format!("{label}: {e}"))?;
         cache_put(self.options, &resolved.digest, &facts);
+        let mut facts = facts;
+        facts.signatures = Some(self.collect_signatures(
+            &base,
+            &auth,
+            &signed_digests(&resolved.digest, &resolved.index_digests),
+        ));
         Ok((resolved.digest, facts))
+    }
+
+    /// The signature material stored for an image: cosign's `.sig` tag and the referrers
+    /// (API, else tag schema) of each digest that may be signed. Never fails: what cannot
+    /// be read is a problem in the result, and an image without signatures has none.
+    /// Everything shares one deadline (twice `--registry-timeout`, as one request) and
+    /// at most [`MAX_SIGNATURES`] signatures of at most [`MAX_SIGNATURE_BYTES`] are read.
+    fn collect_signatures(
+        &self,
+        base: &str,
+        auth: &Authorization,
+        digests: &[String],
+    ) -> SignatureFacts {
+        let mut collection = SignatureCollection {
+            session: self,
+            base,
+            auth,
+            deadline: Instant::now() + request_deadline(self.options.timeout, 0),
+            facts: SignatureFacts::default(),
+            full: false,
+        };
+        for digest in digests.iter().filter(|d| is_supported_digest(d)) {
+            collection.cosign_tag(digest);
+            collection.referrers(digest);
+        }
+        collection.facts
     }
 
     /// `http[s]://registry`.
@@ -659,7 +704,19 @@ impl<'a> Session<'a> {
         limit: &str,
         time: Duration,
     ) -> Result<(Vec<u8>, HeaderMap), Failure> {
-        let deadline = Instant::now() + time;
+        self.get_by(url, accept, auth, cap, limit, Instant::now() + time)
+    }
+
+    /// [`Session::get`] with a deadline shared with other requests.
+    fn get_by(
+        &self,
+        url: &str,
+        accept: &str,
+        auth: &Authorization,
+        cap: u64,
+        limit: &str,
+        deadline: Instant,
+    ) -> Result<(Vec<u8>, HeaderMap), Failure> {
         self.run(deadline, async {
             let response = self
                 .request(url, accept, auth)
@@ -680,13 +737,27 @@ impl<'a> Session<'a> {
         descriptor: &Descriptor,
         what: &str,
     ) -> Result<Vec<u8>, Failure> {
-        let (bytes, _) = self.get(
+        let deadline = Instant::now() + request_deadline(self.options.timeout, descriptor.size);
+        self.get_described(url, accept, auth, descriptor, what, deadline)
+    }
+
+    /// [`Session::get_blob_like`] with a deadline shared with other requests.
+    fn get_described(
+        &self,
+        url: &str,
+        accept: &str,
+        auth: &Authorization,
+        descriptor: &Descriptor,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, Failure> {
+        let (bytes, _) = self.get_by(
             url,
             accept,
             auth,
             descriptor.size,
             "the size its descriptor gives",
-            request_deadline(self.options.timeout, descriptor.size),
+            deadline,
         )?;
         if bytes.len() as u64 != descriptor.size {
             return Err(Failure::Other(format!(
@@ -745,6 +816,286 @@ impl<'a> Session<'a> {
         self.runtime
             .block_on(async { tokio::time::timeout_at(deadline, request).await })
             .unwrap_or(Err(Failure::Timeout { read: false, limit }))
+    }
+}
+
+/// The digests a tag's signatures may name: the image manifest's, and the indexes it was
+/// resolved through (what `cosign sign` signs for a multi-platform tag).
+fn signed_digests(digest: &str, index_digests: &[String]) -> Vec<String> {
+    let mut digests = vec![digest.to_string()];
+    for index in index_digests {
+        if !digests.contains(index) {
+            digests.push(index.clone());
+        }
+    }
+    digests
+}
+
+/// One image's signature collection under way.
+struct SignatureCollection<'s, 'a> {
+    session: &'s Session<'a>,
+    base: &'s str,
+    auth: &'s Authorization,
+    deadline: Instant,
+    facts: SignatureFacts,
+    /// [`MAX_SIGNATURES`] reached: the rest is not read.
+    full: bool,
+}
+
+impl SignatureCollection<'_, '_> {
+    fn problem(&mut self, text: String) {
+        let text = clean(&text);
+        if !self.facts.problems.contains(&text) {
+            self.facts.problems.push(text);
+        }
+    }
+
+    /// Whether there is room for one more signature (noting once that there is not).
+    fn room(&mut self) -> bool {
+        if self.facts.found.len() >= MAX_SIGNATURES {
+            if !self.full {
+                self.full = true;
+                self.problem(format!(
+                    "more than {MAX_SIGNATURES} signatures: the rest were not read"
+                ));
+            }
+            return false;
+        }
+        true
+    }
+
+    fn push(&mut self, digest: &str, source: &str, material: SignatureMaterial) {
+        let found = FoundSignature {
+            digest: digest.to_string(),
+            source: source.to_string(),
+            material,
+        };
+        if !self.facts.found.contains(&found) {
+            self.facts.found.push(found);
+        }
+    }
+
+    /// A manifest by tag or digest; `Ok(None)` when the registry has none.
+    fn manifest(&mut self, reference: &str, accept: &str) -> Result<Option<Vec<u8>>, Failure> {
+        let url = format!("{}/manifests/{reference}", self.base);
+        match self.session.get_by(
+            &url,
+            accept,
+            self.auth,
+            MAX_SIGNATURE_MANIFEST_BYTES,
+            "the cap for a signature manifest",
+            self.deadline,
+        ) {
+            Ok((bytes, _)) => Ok(Some(bytes)),
+            Err(Failure::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// A blob a signature manifest names, within [`MAX_SIGNATURE_BYTES`].
+    fn blob(&mut self, descriptor: &Descriptor, what: &str) -> Option<Vec<u8>> {
+        if descriptor.size > MAX_SIGNATURE_BYTES {
+            self.problem(format!(
+                "{what} {} is {}, over the cap of {} for a signature",
+                descriptor.digest,
+                human_size(descriptor.size),
+                human_size(MAX_SIGNATURE_BYTES)
+            ));
+            return None;
+        }
+        let digest = match checked_digest(&descriptor.digest) {
+            Ok(digest) => digest,
+            Err(e) => {
+                self.problem(format!("{what}: {e}"));
+                return None;
+            }
+        };
+        let url = format!("{}/blobs/{digest}", self.base);
+        match self
+            .session
+            .get_described(&url, "*/*", self.auth, descriptor, what, self.deadline)
+        {
+            Ok(bytes) => Some(bytes),
+            Err(failure) => {
+                self.problem(format!("{what} {digest}: {}", failure_text(failure)));
+                None
+            }
+        }
+    }
+
+    /// Cosign signatures: the layers of the `sha256-<hex>.sig` image.
+    fn cosign_tag(&mut self, digest: &str) {
+        let tag = format!("{}.sig", digest_tag(digest));
+        let accept = [OCI_MANIFEST, DOCKER_MANIFEST].join(", ");
+        let bytes = match self.manifest(&tag, &accept) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(failure) => {
+                self.problem(format!(
+                    "the cosign signature tag `{tag}`: {}",
+                    failure_text(failure)
+                ));
+                return;
+            }
+        };
+        let manifest = match SignatureManifest::parse(&bytes) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                self.problem(format!("the cosign signature tag `{tag}`: {e}"));
+                return;
+            }
+        };
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == COSIGN_SIMPLE_SIGNING)
+        {
+            if !self.room() {
+                return;
+            }
+            let Some(payload) = self.blob(layer, "the cosign payload") else {
+                continue;
+            };
+            match cosign_material(layer, &payload) {
+                Ok(material) => self.push(digest, "cosign-tag", material),
+                Err(e) => self.problem(e),
+            }
+        }
+    }
+
+    /// Sigstore bundles and Notation signatures among the referrers of `digest`.
+    fn referrers(&mut self, digest: &str) {
+        let url = format!("{}/referrers/{digest}", self.base);
+        let (bytes, source) = match self.session.get_by(
+            &url,
+            OCI_INDEX,
+            self.auth,
+            MAX_SIGNATURE_MANIFEST_BYTES,
+            "the cap for a referrers index",
+            self.deadline,
+        ) {
+            Ok((bytes, _)) => (bytes, "referrers"),
+            // Registries without the referrers API answer 404 (some 400 or 405): the
+            // referrers tag schema is the fallback the distribution spec gives.
+            Err(Failure::Status { status, .. }) if matches!(status.as_u16(), 400 | 404 | 405) => {
+                match self.manifest(&digest_tag(digest), OCI_INDEX) {
+                    Ok(Some(bytes)) => (bytes, "referrers-tag"),
+                    Ok(None) => return,
+                    Err(failure) => {
+                        self.problem(format!(
+                            "the referrers tag `{}`: {}",
+                            digest_tag(digest),
+                            failure_text(failure)
+                        ));
+                        return;
+                    }
+                }
+            }
+            Err(failure) => {
+                self.problem(format!(
+                    "the referrers of {digest}: {}",
+                    failure_text(failure)
+                ));
+                return;
+            }
+        };
+        let index = match ReferrersIndex::parse(&bytes) {
+            Ok(index) => index,
+            Err(e) => {
+                // A `sha256-<hex>` tag may hold something else than a referrers index.
+                if source == "referrers" {
+                    self.problem(format!("the referrers of {digest}: {e}"));
+                }
+                return;
+            }
+        };
+        for referrer in index.manifests.iter().filter(|d| d.may_be_signature()) {
+            if !self.room() {
+                return;
+            }
+            let descriptor = referrer.as_descriptor();
+            if descriptor.size > MAX_SIGNATURE_MANIFEST_BYTES {
+                self.problem(format!(
+                    "referrer {} is {}, over the cap of {} for a signature manifest",
+                    referrer.digest,
+                    human_size(referrer.size),
+                    human_size(MAX_SIGNATURE_MANIFEST_BYTES)
+                ));
+                continue;
+            }
+            let Ok(checked) = checked_digest(&referrer.digest) else {
+                self.problem(format!(
+                    "referrer `{}`: malformed digest",
+                    clean(&referrer.digest)
+                ));
+                continue;
+            };
+            let url = format!("{}/manifests/{checked}", self.base);
+            let accept = OCI_MANIFEST;
+            let bytes = match self.session.get_described(
+                &url,
+                accept,
+                self.auth,
+                &descriptor,
+                "referrer",
+                self.deadline,
+            ) {
+                Ok(bytes) => bytes,
+                Err(failure) => {
+                    self.problem(format!("referrer {checked}: {}", failure_text(failure)));
+                    continue;
+                }
+            };
+            let manifest = match SignatureManifest::parse(&bytes) {
+                Ok(manifest) => manifest,
+                Err(e) => {
+                    self.problem(format!("referrer {checked}: {e}"));
+                    continue;
+                }
+            };
+            // A referrers tag is written by clients: it may list what refers to others.
+            if let Some(subject) = &manifest.subject
+                && subject.digest != digest
+            {
+                self.problem(format!(
+                    "referrer {checked} refers to {}, not to this image",
+                    clean(&subject.digest)
+                ));
+                continue;
+            }
+            let Some((layer, kind)) = referrer_layer(&manifest) else {
+                continue;
+            };
+            let what = match kind {
+                ReferrerKind::Notation => "the Notation envelope",
+                ReferrerKind::SigstoreBundle => "the Sigstore bundle",
+            };
+            let Some(blob) = self.blob(layer, what) else {
+                continue;
+            };
+            match referrer_material(kind, layer, &blob) {
+                Ok(material) => self.push(digest, source, material),
+                Err(e) => self.problem(e),
+            }
+        }
+    }
+}
+
+/// A failed signature request in words (the image is named by the finding).
+fn failure_text(failure: Failure) -> String {
+    match failure {
+        Failure::Timeout { .. } => {
+            "timed out: signature collection has the deadline of one request (twice --registry-timeout)".to_string()
+        }
+        Failure::Connect(text) => format!("cannot connect: {text}"),
+        Failure::TooLarge { cap, limit } => {
+            format!("more than {} ({limit})", human_size(cap))
+        }
+        Failure::Status { status, message } if message.is_empty() => {
+            format!("HTTP {}", status.as_u16())
+        }
+        Failure::Status { status, message } => format!("HTTP {}: {message}", status.as_u16()),
+        Failure::Other(text) => text,
     }
 }
 

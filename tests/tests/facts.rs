@@ -113,7 +113,7 @@ fn unusable_facts_files_stop_the_run_with_a_clear_error() {
     for (path, message) in [
         (
             &string_version,
-            "`version` is the string `\"1\"`; expected the number 1",
+            "`version` is the string `\"1\"`; expected the number 2",
         ),
         (&newer, "facts file version 9 is not supported"),
         (&garbage, "not a facts file"),

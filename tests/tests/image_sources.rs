@@ -372,7 +372,11 @@ fn registry_layout_and_archive_give_the_same_facts() {
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
         read_facts(&path)
     };
-    let from_registry = collect(&[], "registry.json");
+    let mut from_registry = collect(&[], "registry.json");
+    // Only a registry holds signatures: it was asked, and this image has none.
+    for facts in from_registry.images.values_mut() {
+        assert_eq!(facts.signatures.take(), Some(Default::default()));
+    }
     let layout = images.shell_layout.to_str().unwrap().to_string();
     let from_layout = collect(&["--oci-layout", &layout], "layout.json");
     let archive_text = archive.to_str().unwrap().to_string();
@@ -402,7 +406,10 @@ fn registry_layout_and_archive_give_the_same_facts() {
     assert_eq!(archived.platform, facts.platform);
     assert_eq!(archived.filesystem, facts.filesystem);
     // Deterministic: collecting again writes the same bytes.
-    let again = collect(&[], "registry-again.json");
+    let mut again = collect(&[], "registry-again.json");
+    for facts in again.images.values_mut() {
+        facts.signatures = None;
+    }
     assert_eq!(again.to_json(), from_registry.to_json());
 }
 
@@ -551,7 +558,11 @@ fn multi_platform_index_picks_the_platform() {
         }
         let output = portcullis(&args);
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-        let file = read_facts(&out);
+        let mut file = read_facts(&out);
+        // Only a registry holds signatures: it was asked, and this image has none.
+        for facts in file.images.values_mut() {
+            assert_eq!(facts.signatures.take(), Some(Default::default()));
+        }
         let (_, facts) = only_image(&file);
         assert_eq!(facts.platform.as_ref().unwrap().architecture, arch);
         assert_eq!(facts.index_digests.len(), 1, "{facts:?}");
@@ -1499,5 +1510,433 @@ fn layout_and_archive_files_must_be_regular_and_within_their_caps() {
         stderr(&output).contains("GNU long name of 1610612736 bytes, over the cap of 1024 KiB"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// Whether python3 with `cryptography` (the independent signer's library) is here; panics
+/// in CI when it is not.
+fn signer_ready(test: &str) -> bool {
+    let ready = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: python3 with `cryptography` missing in CI; .ci/run installs it");
+    }
+    if !ready {
+        portcullis_tests::say_skipped(&format!(
+            "{test}: python3 with `cryptography` not installed (pip install cryptography)"
+        ));
+    }
+    ready
+}
+
+/// The digest of what `reference` names in the registry, as the registry stores it.
+fn registry_digest(reference: &str) -> String {
+    let raw = run_tool(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ],
+    );
+    format!("sha256:{}", sha256_hex(&raw.stdout))
+}
+
+/// Cosign signatures (`.sig` tag), a Sigstore bundle and a Notation envelope (referrers,
+/// tag schema: Debian's docker-registry has no referrers API) made by an independent
+/// signer (tests/signer/push_signatures.py, Python `cryptography`), pushed to a real
+/// registry, collected by `facts collect` and `check --pull-facts`, verified by `check`.
+#[test]
+fn registry_signatures_are_collected_and_verified_end_to_end() {
+    let test = "registry_signatures_are_collected_and_verified_end_to_end";
+    if !tools_ready(test) || !signer_ready(test) {
+        return;
+    }
+    let images = images();
+    let dir = scratch_dir("image-sources-signatures");
+    // A fourth image, so that each case has its own digest (facts are keyed by digest).
+    let plain_root = dir.join("plain-root");
+    rootfs(&plain_root, &[("app", b"\x7fELF unsigned app")], &[]);
+    let plain_layout = dir.join("plain-layout");
+    build_image(
+        &dir,
+        &plain_layout,
+        "4.0",
+        &plain_root,
+        &["--config.user", "65532"],
+    );
+    let registry = Registry::start(&dir, None);
+    registry.push(&images.static_layout, "2.0", "shop/signed:2.0", false);
+    registry.push(&images.shell_layout, "1.0", "shop/other:1.0", false);
+    registry.push(&images.multi_layout, "3.0", "shop/tampered:3.0", true);
+    registry.push(&plain_layout, "4.0", "shop/plain:4.0", false);
+    let host = registry.host();
+    let signed = format!("{host}/shop/signed:2.0");
+    let other = format!("{host}/shop/other:1.0");
+    // A multi-platform tag: its signature is the index's, as `cosign sign` makes it.
+    let tampered = format!("{host}/shop/tampered:3.0");
+    let plain = format!("{host}/shop/plain:4.0");
+    let signed_digest = registry_digest(&signed);
+    let tampered_index = registry_digest(&tampered);
+    let trust = dir.join("trust");
+    let pushed = Command::new("python3")
+        .arg(workspace_root().join("tests/signer/push_signatures.py"))
+        .arg(&host)
+        .arg(&trust)
+        .arg(format!("shop/signed@{signed_digest}"))
+        .arg(format!("shop/other@{}", registry_digest(&other)))
+        .arg(format!("shop/tampered@{tampered_index}"))
+        .output()
+        .unwrap();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+
+    let facts_file = dir.join("image-facts.json");
+    let output = portcullis(&[
+        "facts",
+        "collect",
+        &signed,
+        &other,
+        &tampered,
+        &plain,
+        "--no-facts-cache",
+        "-o",
+        facts_file.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let file = read_facts(&facts_file);
+    let signatures = |digest: &str| file.images[digest].signatures.clone().unwrap();
+    let kinds: Vec<(String, String)> = signatures(&signed_digest)
+        .found
+        .iter()
+        .map(|f| {
+            let kind = serde_json::to_value(&f.material).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (f.source.clone(), kind)
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = kinds
+        .iter()
+        .map(|(s, k)| (s.as_str(), k.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("cosign-tag", "cosign"),
+            ("referrers-tag", "sigstore-bundle"),
+            ("referrers-tag", "notation")
+        ]
+    );
+    let (tampered_key, tampered_facts) = file
+        .images
+        .iter()
+        .find(|(_, f)| {
+            f.references
+                .iter()
+                .any(|r| r.ends_with("shop/tampered:3.0"))
+        })
+        .unwrap();
+    assert_ne!(
+        tampered_key, &tampered_index,
+        "the tag resolves to a platform"
+    );
+    let tampered_found = &tampered_facts.signatures.as_ref().unwrap().found;
+    assert_eq!(tampered_found.len(), 1);
+    assert_eq!(tampered_found[0].digest, tampered_index);
+    let plain_facts = file
+        .images
+        .values()
+        .find(|f| f.references.iter().any(|r| r.ends_with("shop/plain:4.0")))
+        .unwrap();
+    assert_eq!(
+        plain_facts.signatures,
+        Some(Default::default()),
+        "an unsigned image has no signatures and no problems"
+    );
+
+    let pods = dir.join("pods.yaml");
+    std::fs::write(
+        &pods,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web}}\nspec:\n  containers:\n    - {{name: signed, image: \"{signed}\"}}\n    - {{name: other, image: \"{other}\"}}\n    - {{name: tampered, image: \"{tampered}\"}}\n    - {{name: plain, image: \"{plain}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let read = |name: &str| std::fs::read_to_string(trust.join(name)).unwrap();
+    let config = |name: &str, settings: serde_json::Value| -> PathBuf {
+        let mut settings = settings;
+        settings["enabled"] = true.into();
+        let path = dir.join(format!("{name}.yaml"));
+        let text = serde_json::json!({"rules": {"unsigned-image": settings}});
+        std::fs::write(&path, text.to_string()).unwrap();
+        path
+    };
+    let keys = config("keys", serde_json::json!({"keys": [read("key.pub")]}));
+    let wrong = config("wrong", serde_json::json!({"keys": [read("wrong.pub")]}));
+    let keyless = config(
+        "keyless",
+        serde_json::json!({
+            "identities": [{"issuer": read("issuer.txt"), "subject-regexp": "^https://github.com/acme/"}],
+            "trusted-root": read("trusted_root.json"),
+        }),
+    );
+    let notation = config(
+        "notation",
+        serde_json::json!({"notation": {"trust-store": [read("notation-root.pem")], "level": "strict"}}),
+    );
+    let verdicts = |config: &Path, facts: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "check",
+            pods.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--select",
+            "unsigned-image",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(facts);
+        let output = portcullis(&args);
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", stderr(&output)));
+        let mut found: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    f["container"].as_str().unwrap(),
+                    f["message"].as_str().unwrap()
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let from_file = ["--image-facts", facts_file.to_str().unwrap()];
+    let rejected = |verdicts: &[String], expected: &[(&str, &str)]| {
+        assert_eq!(verdicts.len(), expected.len(), "{verdicts:#?}");
+        for ((name, reason), verdict) in expected.iter().zip(verdicts) {
+            assert!(
+                verdict.starts_with(&format!("{name}: image `")) && verdict.contains(reason),
+                "`{verdict}` does not say `{reason}` for `{name}`"
+            );
+        }
+    };
+    let other_digest =
+        format!("has a signature for another digest: signature is for `{signed_digest}`");
+    let bad_signature = "is signed, but no signature verifies with a trusted key";
+    let by_key = verdicts(&keys, &from_file);
+    rejected(
+        &by_key,
+        &[
+            ("other", &other_digest),
+            ("plain", "has no signature"),
+            ("tampered", bad_signature),
+        ],
+    );
+    // The keyless bundle and the Notation envelope of `signed` verify on their own; the
+    // cosign signatures of the others are no keyless or Notation signatures.
+    for config in [&keyless, &notation] {
+        let verdicts = verdicts(config, &from_file);
+        assert_eq!(verdicts.len(), 3, "{verdicts:#?}");
+        assert!(
+            verdicts.iter().all(|v| !v.starts_with("signed:")),
+            "{verdicts:#?}"
+        );
+    }
+    // Another key: `signed` is rejected too.
+    let by_wrong = verdicts(&wrong, &from_file);
+    assert_eq!(by_wrong.len(), 4, "{by_wrong:#?}");
+    // Its bundle and Notation envelope are of kinds this policy does not trust: the
+    // verdict is about keys.
+    assert!(
+        by_wrong
+            .iter()
+            .any(|v| v.starts_with("signed: image `") && v.contains(bad_signature)),
+        "{by_wrong:#?}"
+    );
+    // --pull-facts collects the same signatures and reaches the same verdicts.
+    let cache = dir.join("cache");
+    let pulled = ["--pull-facts", "--facts-cache", cache.to_str().unwrap()];
+    assert_eq!(verdicts(&keys, &pulled), by_key);
+    // From the cache, signatures are still read from the registry (never cached).
+    assert_eq!(verdicts(&keys, &pulled), by_key);
+}
+
+/// The OCI 1.1 referrers API (which Debian's docker-registry lacks), and the caps on
+/// signature collection: at most 64 signatures and 512 KiB per signature per image;
+/// referrers of another subject and registry errors are problems in the facts, and the
+/// image is still collected.
+#[test]
+fn signatures_from_the_referrers_api_within_their_caps() {
+    use std::collections::HashMap;
+    fn sha(bytes: &[u8]) -> String {
+        format!("sha256:{}", sha256_hex(bytes))
+    }
+    fn descriptor(media_type: &str, bytes: &[u8]) -> serde_json::Value {
+        serde_json::json!({"mediaType": media_type, "digest": sha(bytes), "size": bytes.len()})
+    }
+    let image = small_image();
+    let subject = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": image.manifest_digest, "size": image.manifest.len(),
+    });
+    let mut paths: HashMap<String, Vec<u8>> = HashMap::new();
+    let empty = b"{}".to_vec();
+    paths.insert(format!("blobs/{}", sha(&empty)), empty.clone());
+    let mut referrer =
+        |artifact_type: &str, layer_type: &str, blob: Vec<u8>, subject: &serde_json::Value| {
+            let manifest = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": artifact_type,
+                "config": descriptor("application/vnd.oci.empty.v1+json", &empty),
+                "layers": [descriptor(layer_type, &blob)],
+                "subject": subject,
+            }))
+            .unwrap();
+            paths.insert(format!("blobs/{}", sha(&blob)), blob);
+            let mut entry = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
+            entry["artifactType"] = artifact_type.into();
+            paths.insert(format!("manifests/{}", sha(&manifest)), manifest);
+            entry
+        };
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let bundle = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#.to_vec();
+    let elsewhere = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha(b"another image"), "size": 13,
+    });
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            referrer(bundle_type, bundle_type, bundle, &subject),
+            referrer("application/spdx+json", "application/spdx+json", b"{\"spdx\":1}".to_vec(), &subject),
+            referrer("application/vnd.cncf.notary.signature", "application/jose+json", vec![b'x'; 600 << 10], &subject),
+            referrer(bundle_type, bundle_type, br#"{"other":1}"#.to_vec(), &elsewhere),
+        ],
+    }))
+    .unwrap();
+    // 70 cosign signatures in one `.sig` image: only 64 are read.
+    let payloads: Vec<Vec<u8>> = (0..70)
+        .map(|i| format!("{{\"payload\":{i}}}").into_bytes())
+        .collect();
+    let layers: Vec<serde_json::Value> = payloads
+        .iter()
+        .map(|p| {
+            let mut layer = descriptor("application/vnd.dev.cosign.simplesigning.v1+json", p);
+            layer["annotations"] =
+                serde_json::json!({"dev.cosignproject.cosign/signature": "MEUCIQ=="});
+            layer
+        })
+        .collect();
+    for payload in payloads {
+        paths.insert(format!("blobs/{}", sha(&payload)), payload);
+    }
+    let sig_manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &empty),
+        "layers": layers,
+    }))
+    .unwrap();
+    let tag = image.manifest_digest.replace(':', "-");
+    let paths = std::sync::Arc::new(paths);
+    let port = fake_registry(move |path| {
+        let Some((repository, rest)) = path.strip_prefix("/v2/").and_then(|p| {
+            p.split_once("/manifests/")
+                .map(|(r, t)| (r, format!("manifests/{t}")))
+                .or_else(|| {
+                    p.split_once("/blobs/")
+                        .map(|(r, t)| (r, format!("blobs/{t}")))
+                })
+                .or_else(|| {
+                    p.split_once("/referrers/")
+                        .map(|(r, t)| (r, format!("referrers/{t}")))
+                })
+        }) else {
+            return small_image_route(path).unwrap_or(Reply::Missing);
+        };
+        match (repository, rest.as_str()) {
+            ("shop/api", r) if r.starts_with("referrers/") => {
+                Reply::Body("application/vnd.oci.image.index.v1+json", index.clone())
+            }
+            ("shop/many", r) if r == format!("manifests/{tag}.sig") => Reply::Body(
+                "application/vnd.oci.image.manifest.v1+json",
+                sig_manifest.clone(),
+            ),
+            ("shop/broken", r) if r.starts_with("referrers/") || r.ends_with(".sig") => {
+                Reply::Endless(500)
+            }
+            (_, r) => match paths.get(r) {
+                Some(body) => Reply::Body("application/octet-stream", body.clone()),
+                None => small_image_route(path).unwrap_or(Reply::Missing),
+            },
+        }
+    });
+    let dir = scratch_dir("image-sources-referrers-api");
+    let collect = |repository: &str| -> ImageFacts {
+        let out = dir.join(format!("{}.json", repository.replace('/', "-")));
+        let output = portcullis_within(
+            &[
+                "facts",
+                "collect",
+                &format!("127.0.0.1:{port}/{repository}:1.0"),
+                "--registry-timeout",
+                "5",
+                "--no-facts-cache",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            Duration::from_secs(60),
+        );
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let file = read_facts(&out);
+        only_image(&file).1.clone()
+    };
+
+    let api = collect("shop/api").signatures.unwrap();
+    let sources: Vec<&str> = api.found.iter().map(|f| f.source.as_str()).collect();
+    assert_eq!(sources, ["referrers"], "{api:#?}");
+    assert!(matches!(
+        &api.found[0].material,
+        portcullis_engine::facts::SignatureMaterial::SigstoreBundle { .. }
+    ));
+    assert_eq!(api.found[0].digest, image.manifest_digest);
+    assert_eq!(api.problems.len(), 2, "{:#?}", api.problems);
+    assert!(
+        api.problems[0].contains("is 600.0 KiB, over the cap of 512.0 KiB for a signature"),
+        "{:#?}",
+        api.problems
+    );
+    assert!(
+        api.problems[1].contains(&format!(
+            "refers to {}, not to this image",
+            sha(b"another image")
+        )),
+        "{:#?}",
+        api.problems
+    );
+
+    let many = collect("shop/many").signatures.unwrap();
+    assert_eq!(many.found.len(), 64);
+    assert_eq!(
+        many.problems,
+        ["more than 64 signatures: the rest were not read"]
+    );
+
+    let broken = collect("shop/broken").signatures.unwrap();
+    assert!(broken.found.is_empty());
+    assert_eq!(broken.problems.len(), 2, "{:#?}", broken.problems);
+    assert!(
+        broken.problems.iter().all(|p| p.contains("HTTP 500")),
+        "{:#?}",
+        broken.problems
     );
 }

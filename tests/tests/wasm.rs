@@ -1184,3 +1184,137 @@ fn the_largest_requests_and_malformed_ones_get_answers_in_every_module() {
         assert_eq!(line["decision"]["code"], 400, "{line}");
     }
 }
+
+/// `unsigned-image` verifies signatures inside the waPC and WASI modules from material
+/// bundled with `wasm build --image-facts` and settings bundled with `--config`, and
+/// reaches the verdicts `check` reaches: the material is the rule's own test-case facts,
+/// made by the independent signer (tests/signer/rule_fixtures.py).
+#[test]
+fn bundled_signature_material_gives_the_cli_verdicts_in_the_modules() {
+    if !prerequisites() {
+        return;
+    }
+    let cases: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(workspace_root().join("rules/unsigned-image.tests.yaml")).unwrap(),
+    )
+    .unwrap();
+    let case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "key-based - each reason for rejection is named")
+        .expect("the rule's key-based case");
+    let dir = scratch("signatures");
+    let facts = dir.join("facts.json");
+    std::fs::write(
+        &facts,
+        json!({"format": "portcullis-image-facts", "version": 2, "images": case["facts"]})
+            .to_string(),
+    )
+    .unwrap();
+    let config = dir.join("config.json");
+    let mut settings = case["settings"].clone();
+    settings["enabled"] = true.into();
+    std::fs::write(
+        &config,
+        json!({"rules": {"unsigned-image": settings}}).to_string(),
+    )
+    .unwrap();
+    let manifest = dir.join("pod.yaml");
+    let pod_text = case["manifest"].as_str().unwrap();
+    std::fs::write(&manifest, pod_text).unwrap();
+    let out = dir.join("modules");
+    let built = Command::new(binary())
+        .args(["wasm", "build", "--image-facts"])
+        .arg(&facts)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let cli = Command::new(binary())
+        .args(["check", "--format", "json", "--select", "unsigned-image"])
+        .arg("--image-facts")
+        .arg(&facts)
+        .arg("--config")
+        .arg(&config)
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let cli_report: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let mut from_cli: Vec<(String, String)> = cli_report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["container"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    from_cli.sort();
+    assert_eq!(from_cli.len(), 6, "{from_cli:#?}");
+
+    let native_plugin = Plugin::with_bundle(Bundle {
+        image_facts: Some(std::fs::read_to_string(&facts).unwrap()),
+        config: Some(std::fs::read_to_string(&config).unwrap()),
+        ..Bundle::default()
+    })
+    .unwrap();
+    let review = review(
+        "signatures",
+        serde_yaml::from_str(pod_text).unwrap(),
+        "CREATE",
+    );
+    let decision = native_plugin.evaluate(
+        &native_plugin.policy(&json!({}), Date::today()).unwrap(),
+        review.clone(),
+    );
+    let mut from_native: Vec<(String, String)> = decision
+        .violations
+        .iter()
+        .filter(|v| v.rule == "unsigned-image")
+        .map(|v| (v.container.clone().unwrap_or_default(), v.message.clone()))
+        .collect();
+    from_native.sort();
+    assert_eq!(
+        from_native, from_cli,
+        "the engine in the plugin and the CLI disagree"
+    );
+    let expected = from_validation_response(&decision.to_validation_response());
+    assert!(!expected.allowed);
+
+    let wapc = wapc_host(&out.join("portcullis-wapc.wasm"));
+    let answer: Value = serde_json::from_slice(
+        &wapc
+            .call(
+                "validate",
+                validation_request(&review).to_string().as_bytes(),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(from_validation_response(&answer), expected, "waPC");
+
+    let (engine, module) = compile_wasmtime(&out.join("portcullis-wasi.wasm"));
+    let (status, stdout) = wasi_run(
+        &engine,
+        &module,
+        "validate",
+        validation_request(&review).to_string().as_bytes(),
+    );
+    assert_eq!(status, 0);
+    assert_eq!(
+        from_validation_response(&serde_json::from_str(&stdout).unwrap()),
+        expected,
+        "WASI"
+    );
+}

@@ -153,6 +153,10 @@ pub struct ImageFactsView {
     pub facts: Arc<ImageFacts>,
 }
 
+/// A signature trust policy compiled by `signature_trust`; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SignatureTrustView(pub Arc<crate::signatures::Trust>);
+
 /// The effective securityContext of a container.
 #[derive(Debug, Clone)]
 pub struct SecurityView(pub Arc<Container>);
@@ -247,6 +251,17 @@ fn first_matching(
         }
     }
     Ok(Dynamic::UNIT)
+}
+
+thread_local! {
+    /// The time signatures are verified at (Unix seconds), set by the policy before each
+    /// rule runs: rules have no clock of their own.
+    static VERIFICATION_TIME: Cell<i64> = const { Cell::new(crate::signatures::NO_CLOCK) };
+}
+
+/// Sets the time `signature_verdict` verifies at, on this thread.
+pub(crate) fn set_verification_time(now: i64) {
+    VERIFICATION_TIME.with(|time| time.set(now));
 }
 
 thread_local! {
@@ -369,6 +384,7 @@ pub mod rule_api {
     pub type Env = EnvView;
     pub type Finding = FindingDraft;
     pub type ImageFacts = ImageFactsView;
+    pub type SignatureTrust = SignatureTrustView;
 
     fn error(message: String) -> Box<EvalAltResult> {
         Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
@@ -743,6 +759,13 @@ pub mod rule_api {
     pub fn facts_filesystem_known(f: &mut ImageFacts) -> bool {
         f.facts.filesystem.is_some()
     }
+    /// Whether the registry was asked for the image's signatures when the facts were
+    /// collected (`portcullis facts collect`, `--pull-facts`); `false` for facts from a
+    /// version 1 file, a local image or a scan report alone.
+    #[rhai_fn(get = "signatures_collected", pure)]
+    pub fn facts_signatures_collected(f: &mut ImageFacts) -> bool {
+        f.facts.signatures.is_some()
+    }
     /// Whether scan results (Trivy, Grype) were merged into the facts.
     #[rhai_fn(get = "scanned", pure)]
     pub fn facts_scanned(f: &mut ImageFacts) -> bool {
@@ -806,6 +829,67 @@ pub mod rule_api {
                     })
                     .collect::<Array>()
             }))
+    }
+
+    // ---- Signatures ----
+
+    /// Compiles a signature trust policy from a map, once: call it in `fn prepare(settings)`
+    /// and keep the result in the settings. Keys (kebab-case): `keys` (cosign public keys,
+    /// PEM), `identities` (keyless signers: maps with `issuer` or `issuer-regexp` and
+    /// `subject` or `subject-regexp`), `trusted-root` (a Sigstore `trusted_root.json`, as
+    /// text or a map, or `public-good` for the bundled public-good root), `notation` (a map
+    /// with `trust-store`, `signing-authority-store`, `tsa-store` (PEM certificates),
+    /// `level` (`strict`, `permissive`, `audit`, `skip`) and `trusted-identities`),
+    /// `docker-reference`, `match-admitted-reference`, `require-tlog-for-keys`. Empty
+    /// values and `()` count as unset. Throws with the bad field named.
+    #[rhai_fn(return_raw)]
+    pub fn signature_trust(config: Map) -> Result<SignatureTrust, Box<EvalAltResult>> {
+        let config: serde_json::Value = rhai::serde::from_dynamic(&config.into())
+            .map_err(|e| error(format!("signature trust policy: {e}")))?;
+        crate::signatures::Trust::compile(config)
+            .map(|trust| SignatureTrustView(Arc::new(trust)))
+            .map_err(error)
+    }
+
+    /// Verifies the signature material the facts hold for `image` against `trust`, offline.
+    /// `()` when none was collected (no facts for the image, or facts collected without
+    /// looking for signatures); otherwise a map: `verified` (bool), `reason` (`()` when
+    /// verified, else `no-signature`, `digest-mismatch`, `reference-mismatch`,
+    /// `bad-signature`, `untrusted-key`, `untrusted-identity`, `untrusted-chain`,
+    /// `certificate-expired`, `signature-expired`, `tlog-invalid`, `timestamp-invalid`,
+    /// `malformed`, `too-large` or `unsupported`, the most telling over all signatures),
+    /// `detail` (what failed, in words), `found` (the signers the material shows, in words),
+    /// `signer` (the accepted one, or `()`), `signatures` (how many were examined) and
+    /// `problems` (what collection could not read). A reference pinned by digest admits
+    /// signatures of that digest only; a tag admits the digests the facts resolved it to.
+    /// Verdicts are cached per image.
+    #[rhai_fn(return_raw)]
+    pub fn signature_verdict(
+        image: Image,
+        trust: SignatureTrust,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let (Some(index), Some(reference)) = (&image.1, image.valid()) else {
+            return Ok(Dynamic::UNIT);
+        };
+        let Some((key, facts)) = index.lookup(reference) else {
+            return Ok(Dynamic::UNIT);
+        };
+        let now = VERIFICATION_TIME.with(Cell::get);
+        let Some(outcome) = trust.0.verdict(index.serial(), key, facts, reference, now) else {
+            return Ok(Dynamic::UNIT);
+        };
+        let mut map = Map::new();
+        map.insert("verified".into(), outcome.verified.into());
+        map.insert("reason".into(), opt_str(outcome.reason));
+        map.insert("detail".into(), outcome.detail.as_str().into());
+        map.insert("found".into(), string_array(&outcome.found).into());
+        map.insert("signer".into(), opt_str(outcome.signer.as_deref()));
+        map.insert(
+            "signatures".into(),
+            (outcome.signatures as rhai::INT).into(),
+        );
+        map.insert("problems".into(), string_array(&outcome.problems).into());
+        Ok(map.into())
     }
 
     // ---- SecurityContext ----

@@ -45,6 +45,27 @@ pub fn targets_installed(rustc: &str) -> Result<(), String> {
     }
 }
 
+/// The workspace's `rustc` by its path, unless `RUSTC` already names one. Through the
+/// rustup proxy, rustc picks its toolchain from the directory it runs in, and cargo runs
+/// it in each dependency's directory: a crate that ships a `rust-toolchain.toml` (ff 0.14
+/// pins 1.85.0) then needs a toolchain that is not installed, when no outer cargo has set
+/// `RUSTUP_TOOLCHAIN` (`portcullis wasm build` run from a shell).
+fn workspace_rustc(workspace: &Path) -> Option<PathBuf> {
+    if std::env::var_os("RUSTC").is_some() {
+        return None;
+    }
+    let output = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .current_dir(workspace)
+        .output()
+        .ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let rustc = sysroot
+        .join("bin")
+        .join(format!("rustc{}", std::env::consts::EXE_SUFFIX));
+    (output.status.success() && rustc.is_file()).then_some(rustc)
+}
+
 /// Builds the modules with `cargo` into `target_dir` and writes them to `out`.
 pub fn build(
     cargo: &Path,
@@ -77,10 +98,14 @@ pub fn build(
             MODULES[2],
         ),
     ];
+    let rustc = workspace_rustc(workspace);
     let mut written = Vec::new();
     for (target, selection, features, artifact, module) in steps {
         let mut command = Command::new(cargo);
         command.current_dir(workspace);
+        if let Some(rustc) = &rustc {
+            command.env("RUSTC", rustc);
+        }
         if selection == ["--lib"] {
             command.args(["rustc", "--crate-type", "cdylib"]);
         } else {
