@@ -1317,4 +1317,26 @@ fn bundled_signature_material_gives_the_cli_verdicts_in_the_modules() {
         expected,
         "WASI"
     );
+
+    // OPA ABI in npm opa-wasm: the whole decision, findings and messages, as the native one.
+    let corpus = dir.join("opa-corpus.json");
+    let mut input = review.clone();
+    input["today"] = Date::today().to_string().into();
+    std::fs::write(
+        &corpus,
+        json!([{"id": "signatures", "input": input, "data": {}}]).to_string(),
+    )
+    .unwrap();
+    let lines = node(&[
+        &workspace_root().join("tests/wasm-hosts/opa.mjs"),
+        &out.join("portcullis-opa.wasm"),
+        &corpus,
+    ]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].get("error").is_none(), "OPA: {}", lines[0]);
+    assert_eq!(
+        from_opa_decision(&lines[0]["decision"]),
+        from_decision(&decision),
+        "OPA"
+    );
 }
