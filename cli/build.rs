@@ -96,22 +96,14 @@ fn main() {
         "/// The modules' file names.\npub static MODULE_NAMES: [&str; 3] = {:?};\n",
         portcullis_wasm_build::MODULES
     ));
-    // Without `bundled-wasm`: where `wasm build` builds the modules on first use.
-    let on_demand = (available && !embed).then(|| {
-        (
-            workspace.display().to_string(),
-            target_dir.display().to_string(),
-        )
-    });
-    code.push_str(
-        "/// Without `bundled-wasm`: the workspace and target directory to build the modules from.\n",
-    );
+    // Without `bundled-wasm`, `wasm build` and `wasm run` build what they need from here.
     code.push_str(&format!(
-        "pub static BUILD_ON_DEMAND: Option<(&str, &str)> = {on_demand:?};\n"
+        "/// Without `bundled-wasm`: whether `wasm build` can build the modules on first use.\n\
+         pub static MODULES_ON_DEMAND: bool = {};\n",
+        available && !embed
     ));
     code.push_str(&format!(
-        "/// The workspace and target directory `wasm run` builds its host from.\n\
-         #[cfg_attr(feature = \"bundled-wasm\", allow(dead_code))]\n\
+        "/// The workspace and target directory this binary was built from.\n\
          pub static SOURCE_TREE: (&str, &str) = ({:?}, {:?});\n",
         workspace.display().to_string(),
         target_dir.display().to_string()

@@ -68,25 +68,19 @@ fn modules(printer: &Printer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
             .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
             .collect());
     }
-    let Some((workspace, target_dir)) = BUILD_ON_DEMAND else {
+    if !MODULES_ON_DEMAND {
         return Err(Failure::Message(
             "this portcullis was built without WebAssembly modules: install the \
                     wasm32-wasip1 and wasm32-unknown-unknown Rust targets and rebuild it, \
                     or build it with `--features bundled-wasm` (see the README)"
                 .into(),
         ));
-    };
+    }
+    let (workspace, target_dir) = source_tree("its WebAssembly modules")?;
     // A private output folder: tests run several of these at once.
     let out = Path::new(target_dir)
         .join("wasm-modules")
         .join(format!("build-{}", std::process::id()));
-    if !Path::new(workspace).join("wasm-plugin").is_dir() {
-        return Err(Failure::Message(format!(
-            "this portcullis builds its WebAssembly modules from the source tree it was built \
-             from, {workspace}, which is gone: build portcullis with `--features bundled-wasm` \
-             to carry them (see the README)"
-        )));
-    }
     printer.err(&format!(
         "building the WebAssembly modules from {workspace} (cached after the first time)\n"
     ));
@@ -117,6 +111,20 @@ fn modules(printer: &Printer) -> Result<Vec<(String, Vec<u8>)>, Failure> {
     };
     let _ = std::fs::remove_dir_all(&out);
     Ok(modules?)
+}
+
+/// The workspace and target directory this binary was built from, to build `what` in;
+/// an error when that source tree is gone.
+fn source_tree(what: &str) -> Result<(&'static str, &'static str), Failure> {
+    let (workspace, target_dir) = SOURCE_TREE;
+    if !Path::new(workspace).join("wasm-plugin").is_dir() {
+        return Err(Failure::Message(format!(
+            "this portcullis builds {what} from the source tree it was built from, \
+             {workspace}, which is gone: build portcullis with `--features bundled-wasm` \
+             instead (see the README)"
+        )));
+    }
+    Ok((workspace, target_dir))
 }
 
 fn build(args: &WasmBuildArgs, printer: &Printer) -> Result<Outcome, Failure> {
@@ -207,6 +215,8 @@ fn read_rules(path: &Path) -> Result<Vec<BundledRule>, String> {
 }
 
 fn run_module(args: &WasmRunArgs, printer: &Printer) -> Result<Outcome, Failure> {
+    // Read here in both builds, so a missing or oversized module gets the CLI's message
+    // before any host is built or started.
     let bytes = files::read_bytes(&args.module, MAX_MODULE_BYTES, files::Origin::Named)
         .map_err(|e| format!("{}: {e}", args.module.display()))?;
     let request = read_json(&args.request)?;
@@ -307,14 +317,7 @@ fn wasm_host_binary(printer: &Printer) -> Result<std::path::PathBuf, Failure> {
     if exe_dir.join(&name).is_file() {
         return Ok(exe_dir.join(name));
     }
-    let (workspace, target_dir) = SOURCE_TREE;
-    if !Path::new(workspace).join("wasm-plugin").is_dir() {
-        return Err(Failure::Message(format!(
-            "this portcullis runs modules with a host built from the source tree it was built \
-             from, {workspace}, which is gone: build portcullis with `--features bundled-wasm` \
-             to carry it (see the README)"
-        )));
-    }
+    let (workspace, target_dir) = source_tree("its WebAssembly host")?;
     // The profile this binary was built with, told by its folder under the target directory.
     let profile_dir = exe_dir
         .file_name()
