@@ -300,6 +300,58 @@ fn test_watch_reruns_tests_on_save() {
 }
 
 #[test]
+fn check_watch_does_not_call_findings_fixed_when_their_file_or_rule_breaks() {
+    let dir = scratch_dir("watch-not-fixed");
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::create_dir_all(dir.join("manifests")).unwrap();
+    let rule_path = dir.join("policies/owner-label.rhai");
+    let manifest_path = dir.join("manifests/shop.yaml");
+    std::fs::write(&rule_path, RULE).unwrap();
+    std::fs::write(&manifest_path, DEPLOYMENT).unwrap();
+    let watcher = Watcher::start(
+        &dir,
+        &[
+            "check",
+            "--watch",
+            "manifests",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "--color",
+            "never",
+        ],
+    );
+    let first = watcher.until("watching for changes");
+    assert!(block_text(&first).contains("no owner label"));
+
+    // The manifest's YAML breaks: its finding was not fixed, only not rechecked.
+    atomic_save(&manifest_path, &format!("{DEPLOYMENT}  bad: [unclosed\n"));
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("no change in findings"), "{text}");
+    assert!(text.contains("1 earlier finding not rechecked"), "{text}");
+    // Repaired: the finding is still there, and neither new nor fixed.
+    atomic_save(&manifest_path, DEPLOYMENT);
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("no change in findings"), "{text}");
+
+    // The rule starts failing at run time on that workload: not fixed either.
+    atomic_save(
+        &rule_path,
+        &RULE.replace("let findings = [];", "let findings = []; let boom = 1 / 0;"),
+    );
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("failed on Deployment"), "{text}");
+    assert!(text.contains("no change in findings"), "{text}");
+    assert!(text.contains("1 earlier finding not rechecked"), "{text}");
+    atomic_save(&rule_path, RULE);
+    let text = block_text(&watcher.until("done in"));
+    assert!(text.contains("no change in findings"), "{text}");
+
+    let (code, _) = watcher.interrupt();
+    assert_eq!(code, 0);
+}
+
+#[test]
 fn check_watch_keeps_a_directory_that_is_deleted_or_renamed_and_comes_back() {
     let dir = scratch_dir("watch-recreated");
     std::fs::create_dir_all(dir.join("policies")).unwrap();

@@ -223,6 +223,9 @@ impl CheckSession {
         let mut builder = setup::policy_builder(&self.rules, &self.config)
             .selection(setup::selection(&self.args.select, &self.args.ignore))
             .today(self.today);
+        if let Some(namespace) = &self.args.namespace {
+            builder = builder.default_namespace(namespace);
+        }
         match &self.image_facts {
             Some(Ok(facts)) => builder = builder.image_facts(facts.clone()),
             Some(Err(error)) => builder = builder.problem(error.clone()),
@@ -535,14 +538,44 @@ impl CheckSession {
             out.push_str(&format!(" (not listed again above {RERUN_LIST_LIMIT})\n"));
         }
         // Exempted findings are in the diff too, so that waiving one reads as a change.
-        let current: BTreeMap<FindingId, Seen> = report
+        let mut current: BTreeMap<FindingId, Seen> = report
             .findings
             .iter()
             .chain(&report.exempted)
             .map(|f| (f.id(), Seen::of(f)))
             .collect();
+        // A finding that is gone because its file no longer loads or its rule failed on
+        // the file was not fixed, only not looked at: it is carried over, so that it is
+        // neither listed as fixed now nor as new once the error is gone.
+        let unloaded: BTreeSet<&str> = self
+            .files
+            .values()
+            .filter(|(_, state)| !state.loaded.diagnostics.is_empty())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let unchecked: Vec<(FindingId, Seen)> = self
+            .previous
+            .iter()
+            .filter(|(id, _)| {
+                !current.contains_key(*id) && not_rechecked(id, &unloaded, &report.errors)
+            })
+            .map(|(id, seen)| (id.clone(), seen.clone()))
+            .collect();
+        let unchecked_count = unchecked.len();
+        current.extend(unchecked);
         if show_diff {
             out.push_str(&self.diff(&current));
+            if unchecked_count > 0 {
+                out.push_str(&format!(
+                    "  {unchecked_count} earlier finding{} not rechecked: {} errors above\n",
+                    if unchecked_count == 1 { "" } else { "s" },
+                    if unchecked_count == 1 {
+                        "its file or rule"
+                    } else {
+                        "their files or rules"
+                    },
+                ));
+            }
         }
         let mut done = format!("done in {} ms", started.elapsed().as_millis());
         if !self.redone.is_empty() {
@@ -615,6 +648,15 @@ impl CheckSession {
             "watching for changes to manifests, rules and configuration (Ctrl-C to stop)\n",
         ))
     }
+}
+
+/// Whether the finding `id` could not be re-checked: its file (or a document of it) does
+/// not load, or its rule failed on the file.
+fn not_rechecked(id: &FindingId, unloaded: &BTreeSet<&str>, errors: &[Diagnostic]) -> bool {
+    unloaded.contains(id.file.as_str())
+        || errors
+            .iter()
+            .any(|e| e.file == id.file && e.rule.as_ref() == Some(&id.rule))
 }
 
 /// What is shown of a finding and what can change about it while it stays the same
