@@ -269,6 +269,11 @@ pub struct CheckArgs {
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub select: Option<Vec<String>>,
 
+    /// The namespace of resources whose manifest names none, as `kubectl apply -n` would
+    /// give them [default: the configuration's `namespace`, else `default`].
+    #[arg(short = 'n', long, value_name = "NAME", value_parser = namespace_name)]
+    pub namespace: Option<String>,
+
     /// Do not run these rules (comma-separated ids).
     #[arg(long, value_delimiter = ',', value_name = "ID,...")]
     pub ignore: Vec<String>,
@@ -444,4 +449,16 @@ fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(factor)
         .ok_or_else(|| format!("`{text}` is too big"))
+}
+
+/// Accepts a Kubernetes namespace name for `--namespace`.
+fn namespace_name(value: &str) -> Result<String, String> {
+    if portcullis_engine::is_namespace_name(value) {
+        Ok(value.to_string())
+    } else {
+        Err(
+            "not a namespace name: lower-case letters, digits and `-`, at most 63 characters"
+                .into(),
+        )
+    }
 }

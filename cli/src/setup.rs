@@ -55,15 +55,31 @@ pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
             .expect("the default pack is tested and compiles");
     }
     let mut errors = Vec::new();
+    // A rule file reached twice (`--rules policies --rules ./policies/a.rhai`, or a link to
+    // the directory) is loaded once, not refused as a duplicate of itself.
+    let mut seen = std::collections::HashSet::new();
     for path in &source.rules {
-        let (added, mut failed) = rules.add_path(path);
-        log::info!(
-            "loaded {} rule(s) from {}: {}",
-            added.len(),
-            path.display(),
-            added.join(", ")
-        );
-        errors.append(&mut failed);
+        let files = RuleSet::rule_files(path).unwrap_or_default();
+        let new: Vec<&PathBuf> = files
+            .iter()
+            .filter(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.to_path_buf())))
+            .collect();
+        let parts: Vec<&Path> = if new.len() == files.len() {
+            vec![path.as_path()]
+        } else {
+            log::info!("{}: rule files loaded already are skipped", path.display());
+            new.iter().map(|f| f.as_path()).collect()
+        };
+        for part in parts {
+            let (added, mut failed) = rules.add_path(part);
+            log::info!(
+                "loaded {} rule(s) from {}: {}",
+                added.len(),
+                part.display(),
+                added.join(", ")
+            );
+            errors.append(&mut failed);
+        }
     }
     if rules.rules().is_empty() && errors.is_empty() {
         log::warn!("no rules loaded: --no-default-rules and no `.rhai` files in the --rules paths");

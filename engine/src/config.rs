@@ -33,6 +33,8 @@ pub struct Config {
     pub(crate) rules: BTreeMap<String, RuleConfig>,
     /// Exemptions, in order.
     pub(crate) exemptions: Vec<Exemption>,
+    /// `namespace`: the namespace of resources whose manifest names none (else `default`).
+    pub(crate) namespace: Option<String>,
     /// The configuration text, to point errors at lines.
     text: String,
 }
@@ -43,6 +45,16 @@ pub(crate) struct RuleConfig {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
     pub settings: BTreeMap<String, Value>,
+}
+
+/// Whether `name` is a valid namespace name (an RFC 1123 label, as Kubernetes requires).
+pub fn is_namespace_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// A waiver of findings, with the reason it exists.
@@ -209,12 +221,22 @@ impl Config {
 
         let mut errors = Vec::new();
         for key in top.keys() {
-            if key != "rules" && key != "exemptions" {
+            if !["rules", "exemptions", "namespace"].contains(&key.as_str()) {
                 errors.push(config.error(
                     &[key],
-                    format!("unknown key `{key}`; allowed: `rules`, `exemptions`"),
+                    format!("unknown key `{key}`; allowed: `rules`, `exemptions`, `namespace`"),
                 ));
             }
+        }
+        match top.get("namespace") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(ns)) if is_namespace_name(ns) => config.namespace = Some(ns.clone()),
+            Some(other) => errors.push(config.error(
+                &["namespace"],
+                format!(
+                    "`namespace` must be a Kubernetes namespace name (lower-case letters, digits and `-`, at most 63), not {other}"
+                ),
+            )),
         }
         match top.get("rules") {
             None | Some(Value::Null) => {}

@@ -343,18 +343,23 @@ pub struct Platform {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFacts {
     /// `USER` as written (`""` when unset, which means root).
+    #[serde(default)]
     pub user: String,
     /// Names of the `ENV` variables, in order. Values are not kept: facts files get
     /// committed, and values are read at collection only to find credentials.
+    #[serde(default)]
     pub env: Vec<String>,
     /// `ENV` variables whose value looks like a credential, found at collection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_secrets: Vec<EnvSecret>,
     /// The config's `Entrypoint`.
+    #[serde(default)]
     pub entrypoint: Vec<String>,
     /// The config's `Cmd`.
+    #[serde(default)]
     pub cmd: Vec<String>,
     /// The config's labels.
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// When the image was built (RFC 3339), as the config says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,9 +421,11 @@ pub struct LayerFacts {
 #[serde(deny_unknown_fields)]
 pub struct FilesystemFacts {
     /// Shells present, by name: `sh`, `bash`, `ash`, `dash`, `zsh`, `ksh`, `busybox`; sorted.
+    #[serde(default)]
     pub shells: Vec<String>,
     /// Package managers or their databases present: `dpkg`, `apt`, `apk`, `rpm`, `yum`,
     /// `dnf`, `pip`; sorted.
+    #[serde(default)]
     pub package_managers: Vec<String>,
     /// `/etc/os-release` (or `/usr/lib/os-release`), when present.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -468,8 +475,10 @@ impl OsRelease {
 #[serde(deny_unknown_fields)]
 pub struct ScanFacts {
     /// Every scan merged in, sorted.
+    #[serde(default)]
     pub scanners: Vec<Scanner>,
     /// Sorted by id, package and installed version; one entry per triple.
+    #[serde(default)]
     pub vulnerabilities: Vec<Vulnerability>,
     /// Secrets found, or `None` when no scan merged in looked for secrets (Grype does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]

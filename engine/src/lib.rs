@@ -87,7 +87,7 @@ mod version;
 mod workload;
 mod yaml;
 
-pub use config::{Config, Date};
+pub use config::{Config, Date, is_namespace_name};
 pub use diagnostic::{Diagnostic, RuleSite};
 pub use finding::{AppliedExemption, ExemptionSource, Finding, FindingId, ResourceRef};
 pub use image::ImageRef;

@@ -87,6 +87,8 @@ pub struct Policy {
     rule_time: Option<std::time::Duration>,
     /// The time signatures are verified at (Unix seconds); `None`: the host's clock.
     verification_time: Option<i64>,
+    /// The namespace of resources whose manifest names none; `None`: `default`.
+    default_namespace: Option<String>,
 }
 
 /// Builds a [`Policy`]: rules, configuration, selection, image facts and the date exemptions
@@ -104,6 +106,7 @@ pub struct PolicyBuilder<'r> {
     /// WASI has no clock, and its hosts always pass a date).
     today: Option<Date>,
     verification_time: Option<i64>,
+    default_namespace: Option<String>,
     record_resources: bool,
     problems: Vec<Diagnostic>,
 }
@@ -177,6 +180,14 @@ impl<'r> PolicyBuilder<'r> {
         self
     }
 
+    /// The namespace of resources whose manifest names none (`--namespace`), as
+    /// `kubectl apply -n` would give them; it overrides the configuration's `namespace`.
+    /// Default: `default`, what Kubernetes gives them.
+    pub fn default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = Some(namespace.into());
+        self
+    }
+
     /// Whether reports list every workload checked ([`Report::checked_resources`]), not only
     /// those with findings (JUnit output needs them). Off by default: it keeps every
     /// resource in memory.
@@ -204,6 +215,7 @@ impl<'r> PolicyBuilder<'r> {
             Ok(mut policy) if problems.is_empty() => {
                 policy.record_resources = self.record_resources;
                 policy.verification_time = self.verification_time;
+                policy.default_namespace = self.default_namespace.or(self.config.namespace);
                 if let Some(facts) = self.facts {
                     policy.facts = Some(Arc::new(FactsIndex::new(facts)));
                 }
@@ -229,6 +241,7 @@ impl Policy {
             facts: None,
             today: None,
             verification_time: None,
+            default_namespace: None,
             record_resources: false,
             problems: Vec::new(),
         }
@@ -254,13 +267,27 @@ impl Policy {
                     .join(", ")
             )
         };
+        // A configuration tunes the built-in rules whether or not this run loads them
+        // (`--no-default-rules` while writing rules of one's own), so their entries are
+        // left unused rather than refused; unknown ids are still errors.
+        let unloaded_builtin = |id: &str| {
+            rules.get(id).is_none()
+                && crate::rules::BUILTIN_RULES
+                    .iter()
+                    .any(|(file, _)| file.strip_suffix(".rhai") == Some(id))
+        };
         for id in config.rules.keys() {
-            if rules.get(id).is_none() {
+            if unloaded_builtin(id) {
+                log::debug!("configuration of built-in rule `{id}` unused: it is not loaded");
+            } else if rules.get(id).is_none() {
                 errors.push(config.error(&["rules", id], unknown_rule(id)));
             }
         }
         for exemption in &config.exemptions {
-            if exemption.rule != "*" && rules.get(&exemption.rule).is_none() {
+            if exemption.rule != "*"
+                && rules.get(&exemption.rule).is_none()
+                && !unloaded_builtin(&exemption.rule)
+            {
                 errors.push(config.error(
                     &["exemptions", &format!("#{}", exemption.index)],
                     format!(
@@ -273,12 +300,14 @@ impl Policy {
         }
         for id in selection.select.iter().flatten().chain(&selection.ignore) {
             if rules.get(id).is_none() {
-                errors.push(Diagnostic::new(
-                    "<command line>",
-                    None,
-                    None,
-                    unknown_rule(id),
-                ));
+                let message = if unloaded_builtin(id) {
+                    format!(
+                        "rule `{id}` is a built-in rule, not loaded in this run (drop `--no-default-rules` to select it)"
+                    )
+                } else {
+                    unknown_rule(id)
+                };
+                errors.push(Diagnostic::new("<command line>", None, None, message));
             }
         }
 
@@ -358,6 +387,7 @@ impl Policy {
             facts: None,
             rule_time: rules.limits().max_rule_time,
             verification_time: None,
+            default_namespace: None,
         })
     }
 
@@ -449,7 +479,11 @@ impl Policy {
         let mut reports = vec![Report::default(); rules.len()];
         for workload in &workloads.items {
             // The view is built once per workload for all the rules.
-            let subject = Subject::new(workload.clone(), &workloads.name, self.facts.clone());
+            let subject = Subject::new(
+                self.namespaced(workload.clone()),
+                &workloads.name,
+                self.facts.clone(),
+            );
             for (rule, report) in rules.iter().zip(reports.iter_mut()) {
                 if let Some(active) = self.rules.iter().find(|a| &*a.id == *rule) {
                     self.evaluate(active, &subject, report);
@@ -473,6 +507,18 @@ impl Policy {
             .collect()
     }
 
+    /// The workload with the policy's default namespace if its manifest names none.
+    fn namespaced(&self, workload: Arc<Workload>) -> Arc<Workload> {
+        match &self.default_namespace {
+            Some(namespace) if !workload.namespace_given && workload.namespace != *namespace => {
+                let mut named = (*workload).clone();
+                named.namespace = namespace.clone();
+                Arc::new(named)
+            }
+            _ => workload,
+        }
+    }
+
     fn check_loaded(&self, file: &str, item: crate::load::Loaded, report: &mut Report) {
         self.check_prepared(file, crate::source::prepare(file, item), report);
     }
@@ -490,7 +536,7 @@ impl Policy {
     /// Evaluates every active rule on one workload.
     fn check_workload(&self, workload: Arc<Workload>, file: &str, report: &mut Report) {
         report.resources += 1;
-        let subject = Subject::new(workload, file, self.facts.clone());
+        let subject = Subject::new(self.namespaced(workload), file, self.facts.clone());
         if self.record_resources {
             report.checked_resources.push(subject.resource.clone());
         }
@@ -514,7 +560,16 @@ impl Policy {
         if !active.rule.meta.checks(input) {
             return;
         }
+        crate::sandbox::take_missing_facts();
         let drafts = match self.run_rule(active, &subject.view) {
+            Ok(drafts) if drafts.is_empty() => {
+                if crate::sandbox::take_missing_facts() && self.record_resources {
+                    report
+                        .undecided
+                        .push((subject.resource.clone(), active.id.clone()));
+                }
+                return;
+            }
             Ok(drafts) => drafts,
             Err(failure) => {
                 let resource = &subject.resource;

@@ -44,6 +44,9 @@ pub struct Report {
     /// Every workload evaluated, sorted like findings; filled only when the policy was
     /// built to ([`crate::PolicyBuilder::record_resources`]), as only JUnit output needs it.
     pub checked_resources: Vec<Arc<ResourceRef>>,
+    /// (resource, rule) pairs where the rule found nothing but asked for image facts that
+    /// were missing: not a pass. Filled only alongside `checked_resources`.
+    pub undecided: Vec<(Arc<ResourceRef>, Arc<str>)>,
 }
 
 impl Report {
@@ -79,6 +82,7 @@ impl Report {
         self.exempted.extend(other.exempted);
         self.errors.extend(other.errors);
         self.checked_resources.extend(other.checked_resources);
+        self.undecided.extend(other.undecided);
         self.resources += other.resources;
         self.skipped += other.skipped;
     }

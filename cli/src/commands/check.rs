@@ -56,6 +56,9 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
         .today(today)
         // Only JUnit lists resources without findings (as passing test cases).
         .record_resources(args.format == Format::Junit);
+    if let Some(namespace) = &args.namespace {
+        builder = builder.default_namespace(namespace);
+    }
     // --pull-facts reads --image-facts itself, as facts already known.
     if let Some(path) = &args.image_facts
         && !args.pull_facts

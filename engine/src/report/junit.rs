@@ -30,6 +30,8 @@ enum Outcome<'a> {
     Skipped {
         exempted: Vec<&'a Finding>,
     },
+    /// The rule found nothing, but had no image facts to decide on.
+    Undecided,
     Error {
         error: &'a Diagnostic,
         kind: &'static str,
@@ -58,7 +60,7 @@ impl Counts {
         match case.outcome {
             Outcome::Pass => {}
             Outcome::Failure { .. } => self.failures += 1,
-            Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Skipped { .. } | Outcome::Undecided => self.skipped += 1,
             Outcome::Error { .. } => self.errors += 1,
         }
     }
@@ -129,6 +131,12 @@ pub(super) fn write(
         }
     }
 
+    let undecided: HashSet<(&str, usize, usize, &str)> = report
+        .undecided
+        .iter()
+        .map(|(r, rule)| (r.file.as_str(), r.document, r.line, &**rule))
+        .collect();
+
     let mut suites: BTreeMap<&str, Vec<Case<'_>>> = BTreeMap::new();
     for (key, mut pairs) in by_resource {
         let (file, document, line, kind, namespace, name) = key;
@@ -156,6 +164,8 @@ pub(super) fn write(
                 Outcome::Failure { severity, findings }
             } else if !exempted.is_empty() {
                 Outcome::Skipped { exempted }
+            } else if undecided.contains(&(file, document, line, id)) {
+                Outcome::Undecided
             } else {
                 Outcome::Pass
             };
@@ -269,6 +279,12 @@ fn write_case<W: Write>(writer: &mut Writer<W>, case: &Case<'_>) -> std::io::Res
             );
             ("skipped", message, None, details(exempted))
         }
+        Outcome::Undecided => (
+            "skipped",
+            "no image facts: the rule could not decide (collect them with `portcullis facts collect`, pass --image-facts or --pull-facts)".to_string(),
+            None,
+            String::new(),
+        ),
         Outcome::Error { error, kind } => (
             "error",
             error.message.clone(),

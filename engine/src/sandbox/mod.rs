@@ -129,9 +129,45 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     engine.on_progress(move |operations| budget::on_progress(operations, &stop));
     engine.on_print(|text| log::info!(target: "portcullis::rule", "{text}"));
     engine.on_debug(|text, source, pos| {
-        log::debug!(target: "portcullis::rule", "{}{pos:?}: {text}", source.unwrap_or(""))
+        log::debug!(target: "portcullis::rule", "{}", debug_line(text, source, pos))
     });
     engine
+}
+
+/// `debug(…)` output as `file:line:column: text`, the form editors and terminals link.
+fn debug_line(text: &str, source: Option<&str>, pos: rhai::Position) -> String {
+    let place = match (pos.line(), pos.position()) {
+        (Some(line), Some(column)) => format!("{line}:{column}"),
+        (Some(line), None) => line.to_string(),
+        _ => String::new(),
+    };
+    match (source.filter(|s| !s.is_empty()), place.is_empty()) {
+        (Some(source), false) => format!("{source}:{place}: {text}"),
+        (Some(source), true) => format!("{source}: {text}"),
+        (None, false) => format!("{place}: {text}"),
+        (None, true) => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod debug_line_tests {
+    use super::debug_line;
+    use rhai::Position;
+
+    #[test]
+    fn file_line_and_column_are_separated_by_colons() {
+        let pos = Position::new(2, 32);
+        assert_eq!(
+            debug_line("hi", Some("scratch/dbg.rhai"), pos),
+            "scratch/dbg.rhai:2:32: hi"
+        );
+        assert_eq!(debug_line("hi", None, pos), "2:32: hi");
+        assert_eq!(
+            debug_line("hi", Some("r.rhai"), Position::NONE),
+            "r.rhai: hi"
+        );
+        assert_eq!(debug_line("hi", None, Position::NONE), "hi");
+    }
 }
 
 /// A workload as rules see it, with the image facts of the run (if any) for its containers.
@@ -271,6 +307,22 @@ thread_local! {
     static LAST_CONTAINER: Cell<usize> = const { Cell::new(0) };
 }
 
+thread_local! {
+    /// Whether the running rule asked for the facts of an image that has none: a rule that
+    /// then finds nothing did not decide (JUnit shows it skipped, not passed).
+    static MISSING_FACTS: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note_missing_facts() {
+    MISSING_FACTS.with(|missing| missing.set(true));
+}
+
+/// Whether the rule that ran since the last call asked for image facts that were missing;
+/// resets the flag.
+pub fn take_missing_facts() -> bool {
+    MISSING_FACTS.with(|missing| missing.replace(false))
+}
+
 fn note_container(container: &Arc<Container>) {
     LAST_CONTAINER.with(|last| last.set(Arc::as_ptr(container) as usize));
 }
@@ -407,7 +459,10 @@ pub mod rule_api {
     pub fn workload_name(w: &mut Workload) -> ImmutableString {
         w.0.name.as_str().into()
     }
-    /// The object's namespace; `default` when the object does not say.
+    /// The object's namespace. A manifest without `metadata.namespace` (such as most
+    /// `helm template` output) gets the run's namespace: `check --namespace NAME`, else the
+    /// configuration's `namespace`, else `default`, as `kubectl apply` would; an
+    /// AdmissionReview's namespace is the request's. Example: `workload.namespace.starts_with("prod-")`.
     #[rhai_fn(get = "namespace", pure)]
     pub fn workload_namespace(w: &mut Workload) -> ImmutableString {
         w.0.namespace.as_str().into()
@@ -603,17 +658,20 @@ pub mod rule_api {
     /// are known.
     #[rhai_fn(get = "facts", pure)]
     pub fn image_facts(i: &mut Image) -> Dynamic {
-        let (Some(index), Some(reference)) = (&i.1, i.0.valid()) else {
-            return Dynamic::UNIT;
+        let found = match (&i.1, i.0.valid()) {
+            (Some(index), Some(reference)) => index.lookup(reference),
+            _ => None,
         };
-        index
-            .lookup(reference)
-            .map_or(Dynamic::UNIT, |(digest, facts)| {
-                Dynamic::from(ImageFactsView {
-                    digest: digest.into(),
-                    facts: facts.clone(),
-                })
-            })
+        match found {
+            Some((digest, facts)) => Dynamic::from(ImageFactsView {
+                digest: digest.into(),
+                facts: facts.clone(),
+            }),
+            None => {
+                super::note_missing_facts();
+                Dynamic::UNIT
+            }
+        }
     }
 
     // ---- ImageFacts ----

@@ -130,6 +130,8 @@ pub(crate) fn from_dockerfile(name: &str, file: Dockerfile) -> Option<Workload> 
         api_version: String::new(),
         name: name.to_string(),
         namespace: String::new(),
+        // A Dockerfile has no namespace to default.
+        namespace_given: true,
         service_account_name: None,
         image_pull_secrets: Vec::new(),
         pod_spec_path: String::new(),

@@ -207,6 +207,9 @@ pub struct Workload {
     pub(crate) name: String,
     /// The object's namespace, or `default`.
     pub(crate) namespace: String,
+    /// Whether the manifest (or the admission request) named the namespace; if not, a
+    /// policy's default namespace replaces `default`.
+    pub(crate) namespace_given: bool,
     pub(crate) service_account_name: Option<String>,
     pub(crate) image_pull_secrets: Vec<String>,
     /// Field path of the pod spec, e.g. `spec.template.spec`.
@@ -361,13 +364,14 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let namespace = metadata
+    let given_namespace = metadata
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .filter(|ns| !ns.is_empty())
         .map(str::to_string)
-        .or_else(|| admission.and_then(|a| a.namespace))
-        .unwrap_or_else(|| "default".to_string());
+        .or_else(|| admission.and_then(|a| a.namespace));
+    let namespace_given = given_namespace.is_some();
+    let namespace = given_namespace.unwrap_or_else(|| "default".to_string());
 
     let pod_spec = match lookup(&value, spec_path) {
         Ok(Some(Value::Object(spec))) => spec,
@@ -452,6 +456,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
             .to_string(),
         name,
         namespace,
+        namespace_given,
         service_account_name,
         image_pull_secrets,
         pod_spec_path: spec_path.to_string(),
