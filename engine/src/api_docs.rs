@@ -4,7 +4,7 @@
 
 use rhai::{Engine, exported_module};
 
-use crate::sandbox::{dockerfile_api, rule_api};
+use crate::sandbox::{dockerfile_api, rule_api, workload_api};
 
 /// The rule API's functions with their doc comments, as Rhai's metadata JSON (`functions`:
 /// name, params, returnType, docComments). `docs/rule-api.md` is generated from it.
@@ -12,6 +12,7 @@ pub fn rule_api_metadata() -> String {
     let mut engine = Engine::new_raw();
     let mut api = exported_module!(rule_api);
     api.combine_flatten(exported_module!(dockerfile_api));
+    api.combine_flatten(exported_module!(workload_api));
     engine.register_global_module(api.into());
     engine
         .gen_fn_metadata_to_json(false)
@@ -74,6 +75,11 @@ pub fn rule_api_markdown() -> String {
         ("ImageFacts", "f"),
         ("SecurityContext", "c.security"),
         ("Env", "e"),
+        ("Resources", "c.resources"),
+        ("Port", "p"),
+        ("Volume", "v"),
+        ("VolumeMount", "m"),
+        ("Probe", "c.liveness_probe"),
         ("Dockerfile", "workload.dockerfile"),
         ("Stage", "c.stage"),
     ];
@@ -122,7 +128,10 @@ pub fn rule_api_markdown() -> String {
         .filter(|f| {
             // Methods of the view types are listed in their sections above.
             let method = match first_param_type(f).as_deref() {
-                Some("Workload" | "SecurityContext" | "Env") => true,
+                Some("Workload" | "SecurityContext" | "Env" | "Resources" | "Volume" | "Probe") => {
+                    true
+                }
+                Some("Container") => text(&f["name"]) == "field",
                 Some("Image") => text(&f["name"]) == "to_string",
                 _ => false,
             };

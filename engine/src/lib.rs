@@ -73,6 +73,7 @@ mod glob;
 mod image;
 mod load;
 mod policy;
+pub mod quantity;
 mod report;
 mod rules;
 mod sandbox;

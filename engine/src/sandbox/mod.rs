@@ -13,8 +13,10 @@ mod budget;
 mod dockerfile_views;
 #[cfg(test)]
 mod tests;
+mod workload_views;
 
 pub(crate) use dockerfile_views::dockerfile_api;
+pub(crate) use workload_views::workload_api;
 
 pub use budget::StopHandle;
 pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
@@ -109,6 +111,7 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     functions.combine_flatten(exported_module!(budget::checked_builtins));
     functions.combine_flatten(exported_module!(rule_api));
     functions.combine_flatten(exported_module!(dockerfile_api));
+    functions.combine_flatten(exported_module!(workload_api));
     engine.register_global_module(functions.into());
 
     engine

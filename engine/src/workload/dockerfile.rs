@@ -122,6 +122,7 @@ pub(crate) fn from_dockerfile(name: &str, file: Dockerfile) -> Option<Workload> 
                     index: stage.index,
                     env_sites,
                 })),
+                source: None,
             })
         })
         .collect();

@@ -14,6 +14,7 @@ use crate::image::{ImageRef, ImageRefError};
 use crate::load::LoadedObject;
 
 pub(crate) mod dockerfile;
+pub mod fields;
 
 /// The kinds that carry a pod, with the path of their pod spec.
 pub const POD_KINDS: [(&str, &str); 9] = [
@@ -163,9 +164,38 @@ pub struct Container {
     pub args: Vec<String>,
     /// For a Dockerfile stage: the file and where the stage's parts are written.
     pub build: Option<Arc<dockerfile::BuildStage>>,
+    /// For a container of a manifest: where its object is, so that the parts of it the
+    /// normalized view does not copy are read only when a rule asks for them.
+    pub(crate) source: Option<ContainerSource>,
+}
+
+/// Where a container's object sits in its workload's object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContainerSource {
+    pub(crate) object: Arc<Value>,
+    pub(crate) spec_path: &'static str,
+    pub(crate) index: usize,
 }
 
 impl Container {
+    /// The container's object as written in the manifest; `None` for a Dockerfile stage.
+    pub fn manifest(&self) -> Option<&Map<String, Value>> {
+        let index = self.source.as_ref()?.index;
+        self.pod_spec()?
+            .get(self.role.field())?
+            .get(index)?
+            .as_object()
+    }
+
+    /// The pod spec the container belongs to, as written; `None` for a Dockerfile stage.
+    pub fn pod_spec(&self) -> Option<&Map<String, Value>> {
+        let source = self.source.as_ref()?;
+        lookup(&source.object, source.spec_path)
+            .ok()
+            .flatten()?
+            .as_object()
+    }
+
     /// The field path and, for a Dockerfile stage, the line of `field` (a path below the
     /// container: `image`, `env[2].value`, `securityContext.runAsNonRoot`).
     pub fn locate(&self, field: &str) -> (String, Option<usize>) {
@@ -290,6 +320,17 @@ impl Workload {
         }
     }
 
+    /// The pod spec as written; `None` for a Dockerfile.
+    pub fn pod_spec(&self) -> Option<&Map<String, Value>> {
+        if self.dockerfile.is_some() {
+            return None;
+        }
+        lookup(&self.raw, &self.pod_spec_path)
+            .ok()
+            .flatten()?
+            .as_object()
+    }
+
     /// Field path of the pod's metadata: `metadata` for a Pod, else the pod template's
     /// (`spec.template.metadata`).
     pub fn pod_metadata_path(&self) -> String {
@@ -358,6 +399,8 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         return Normalized::NotAWorkload;
     };
     let kind = kind.to_string();
+    // Shared with the containers, which read their objects from it when rules ask.
+    let value = Arc::new(value);
     let metadata = value.get("metadata").and_then(Value::as_object);
     let name = metadata
         .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
@@ -402,7 +445,18 @@ pub fn normalize(object: LoadedObject) -> Normalized {
                             crate::diagnostic::describe(c)
                         ));
                     };
-                    containers.push(Arc::new(normalize_container(c, role, path, pod_security)));
+                    let source = ContainerSource {
+                        object: Arc::clone(&value),
+                        spec_path,
+                        index: i,
+                    };
+                    containers.push(Arc::new(normalize_container(
+                        c,
+                        role,
+                        path,
+                        pod_security,
+                        source,
+                    )));
                 }
             }
             Some(other) => {
@@ -466,7 +520,7 @@ pub fn normalize(object: LoadedObject) -> Normalized {
         document,
         line,
         item,
-        raw: Arc::new(value),
+        raw: Arc::clone(&value),
         dockerfile: None,
     };
     Normalized::Workload(Box::new(workload))
@@ -520,6 +574,7 @@ fn normalize_container(
     role: Role,
     path: String,
     pod_security: Option<&Map<String, Value>>,
+    source: ContainerSource,
 ) -> Container {
     let name = c
         .get("name")
@@ -594,6 +649,7 @@ fn normalize_container(
         command: strings("command"),
         args: strings("args"),
         build: None,
+        source: Some(source),
     }
 }
 
