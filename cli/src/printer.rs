@@ -283,11 +283,58 @@ pub fn text_report(
             Style::new().fg_color(Some(AnsiColor::Red.into())).bold(),
             "error",
         );
+        // A rule that fails at one place fails on every workload that reaches it: shown
+        // once, with where else (the JSON report keeps every entry).
+        let mut repeats: std::collections::HashMap<(&str, &str, usize, usize), Vec<&Diagnostic>> =
+            std::collections::HashMap::new();
         for error in &report.errors {
+            if let Some(site) = &error.rule_site {
+                repeats
+                    .entry((&site.rule, &site.origin, site.line, site.column))
+                    .or_default()
+                    .push(error);
+            }
+        }
+        for error in &report.errors {
+            let mut also: &[&Diagnostic] = &[];
+            if let Some(site) = &error.rule_site {
+                let same = &repeats[&(
+                    site.rule.as_str(),
+                    site.origin.as_str(),
+                    site.line,
+                    site.column,
+                )];
+                if !std::ptr::eq(same[0], error) {
+                    continue;
+                }
+                also = &same[1..];
+            }
             let rendered = render_error(error);
             match rendered.strip_prefix("error: ") {
                 Some(line) => out.push_str(&format!("{label}: {line}")),
                 None => out.push_str(&rendered),
+            }
+            if !also.is_empty() {
+                const SHOWN: usize = 5;
+                let places: Vec<String> = also
+                    .iter()
+                    .take(SHOWN)
+                    .map(|e| match e.line {
+                        Some(line) => format!("{}:{line}", clean(&e.file)),
+                        None => clean(&e.file).to_string(),
+                    })
+                    .collect();
+                let more = if also.len() > SHOWN {
+                    format!(" and {} more", also.len() - SHOWN)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "  the same failure hit {} more workload{}: {}{more}\n",
+                    also.len(),
+                    if also.len() == 1 { "" } else { "s" },
+                    places.join(", ")
+                ));
             }
         }
     }

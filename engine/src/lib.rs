@@ -71,6 +71,8 @@ pub mod files;
 mod finding;
 mod glob;
 mod image;
+#[cfg(not(target_family = "wasm"))]
+mod lint;
 mod load;
 mod policy;
 pub mod quantity;

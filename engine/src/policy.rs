@@ -571,7 +571,22 @@ impl Policy {
                 return;
             }
             Ok(drafts) => drafts,
-            Err(failure) => {
+            Err(mut failure) => {
+                // Rhai does not say where the operation or time limit tripped; the loops
+                // of the rule are where to look.
+                if failure.position.is_none() && failure.limit {
+                    let loops = crate::rules::loop_lines(&active.rule.source);
+                    if let Some(&(line, column)) = loops.first() {
+                        failure.position = Some((line, column));
+                        let lines: Vec<String> = loops.iter().map(|(l, _)| l.to_string()).collect();
+                        failure.message.push_str(&format!(
+                            " (loop{} at rule line{} {})",
+                            if loops.len() == 1 { "" } else { "s" },
+                            if loops.len() == 1 { "" } else { "s" },
+                            lines.join(", ")
+                        ));
+                    }
+                }
                 let resource = &subject.resource;
                 // A Dockerfile has stages, no namespace.
                 let (part, name) = match workload.dockerfile {
@@ -664,12 +679,14 @@ impl Policy {
                         "the engine failed inside a built-in function ({what}); this is a bug in Portcullis, please report it"
                     ),
                     position: None,
+                    limit: false,
                 });
             }
         };
         findings_from(result).map_err(|message| RuleFailure {
             message,
             position: None,
+            limit: false,
         })
     }
 
@@ -814,6 +831,8 @@ fn resolve_settings(
 struct RuleFailure {
     message: String,
     position: Option<(usize, usize)>,
+    /// Whether a limit (operations, time, depth, size) stopped the rule.
+    limit: bool,
 }
 
 fn describe_rule_error(
@@ -858,7 +877,7 @@ fn describe_rule_error(
         Some((line, column)) => format!(" (rule line {line}, column {column})"),
         None => String::new(),
     };
-    let message = match limit {
+    let message = match &limit {
         Some(limit) => format!("{limit}{at}"),
         None => {
             let text = innermost.to_string();
@@ -867,7 +886,14 @@ fn describe_rule_error(
             format!("{text}{at}")
         }
     };
-    RuleFailure { message, position }
+    RuleFailure {
+        limit: limit.is_some(),
+        message: match limit {
+            Some(limit) => format!("{limit}{at}"),
+            None => message,
+        },
+        position,
+    }
 }
 
 /// The entry function may return `()`, one finding, or an array of findings.

@@ -317,6 +317,216 @@ fn locate(source: &str, needle: &str) -> Option<(usize, usize)> {
     Some((line, column))
 }
 
+/// Where the loops of a rule start (`loop`, `while`, `do`, `for … in`), outside comments
+/// and strings: where to look when a rule hits the operation or time limit.
+pub(crate) fn loop_lines(source: &str) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    for (index, line) in code_lines(source).iter().enumerate() {
+        let bytes = line.as_bytes();
+        for keyword in ["loop", "while", "do", "for"] {
+            let mut from = 0;
+            while let Some(at) = line[from..].find(keyword) {
+                let start = from + at;
+                let end = start + keyword.len();
+                let word_before = start > 0
+                    && (bytes[start - 1].is_ascii_alphanumeric()
+                        || bytes[start - 1] == b'_'
+                        || bytes[start - 1] == b'.');
+                let word_after =
+                    end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+                if !word_before && !word_after {
+                    found.push((index + 1, line[..start].chars().count() + 1));
+                }
+                from = end;
+            }
+        }
+    }
+    found.sort_unstable();
+    found.dedup_by_key(|(line, _)| *line);
+    found
+}
+
+/// The rule's lines with comments and string contents blanked (same lengths), so that
+/// text scans see only code.
+fn code_lines(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_block_comment = false;
+    for line in source.lines() {
+        let chars: Vec<char> = line.chars().collect();
+        let mut code = String::with_capacity(line.len());
+        let mut i = 0;
+        let mut quote: Option<char> = None;
+        while i < chars.len() {
+            let c = chars[i];
+            let next = chars.get(i + 1).copied();
+            if in_block_comment {
+                if c == '*' && next == Some('/') {
+                    in_block_comment = false;
+                    code.push_str("  ");
+                    i += 2;
+                    continue;
+                }
+                code.push(' ');
+            } else if let Some(q) = quote {
+                if c == '\\' {
+                    code.push_str("  ");
+                    i += 2;
+                    continue;
+                }
+                if c == q {
+                    quote = None;
+                    code.push(c);
+                } else {
+                    code.push(' ');
+                }
+            } else if c == '/' && next == Some('/') {
+                break;
+            } else if c == '/' && next == Some('*') {
+                in_block_comment = true;
+                code.push_str("  ");
+                i += 2;
+                continue;
+            } else if c == '"' || c == '`' || c == '\'' {
+                quote = Some(c);
+                code.push(c);
+            } else {
+                code.push(c);
+            }
+            i += 1;
+        }
+        out.push(code);
+    }
+    out
+}
+
+/// For a rule that ends before its blocks are closed: the `{` that is never closed (the
+/// innermost), as (line, column).
+fn unclosed_brace(source: &str) -> Option<(usize, usize)> {
+    let mut open: Vec<(usize, usize)> = Vec::new();
+    for (index, line) in code_lines(source).iter().enumerate() {
+        for (column, c) in line.chars().enumerate() {
+            match c {
+                '{' => open.push((index + 1, column + 1)),
+                '}' => {
+                    open.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    open.pop()
+}
+
+/// Where `key` is written inside the `META` declaration (`key:` or `"key":`).
+fn locate_in_meta(source: &str, key: &str) -> Option<(usize, usize)> {
+    let start = source.find("const META")?;
+    let rest = &source[start..];
+    let offset = [format!("{key}:"), format!("\"{key}\":"), format!("{key} :")]
+        .iter()
+        .filter_map(|needle| {
+            rest.match_indices(needle.as_str())
+                .find(|(i, _)| {
+                    // A whole key, not the end of a longer one.
+                    !rest[..*i]
+                        .chars()
+                        .next_back()
+                        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                })
+                .map(|(i, _)| i)
+        })
+        .min()?;
+    let before = &source[..start + offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Some((line, column))
+}
+
+/// A close name among `candidates` ("did you mean"); the checks that need it run natively.
+fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    #[cfg(not(target_family = "wasm"))]
+    return crate::lint::closest(name, candidates);
+    #[cfg(target_family = "wasm")]
+    {
+        let _ = (name, candidates.into_iter());
+        None
+    }
+}
+
+/// The first field of `META` that does not read, with what is wrong with it.
+fn meta_problem(meta: &Value) -> Option<(String, String)> {
+    let Value::Object(fields) = meta else {
+        return Some((
+            String::new(),
+            "`META` must be a map (`#{ id: …, … }`)".into(),
+        ));
+    };
+    let known = [
+        "id",
+        "title",
+        "severity",
+        "remediation",
+        "disabled_by_default",
+        "help_uri",
+        "settings",
+        "inputs",
+    ];
+    let tidy = |e: serde_json::Error| {
+        e.to_string()
+            .replace("unknown variant", "unknown value")
+            .replace("invalid type: ", "")
+    };
+    for key in fields.keys() {
+        if !known.contains(&key.as_str()) {
+            let hint = suggestion(key, known.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("; allowed: {}", known.join(", ")));
+            return Some((key.clone(), format!("unknown field `{key}`{hint}")));
+        }
+    }
+    for required in ["id", "title", "severity", "remediation"] {
+        if !fields.contains_key(required) {
+            return Some((String::new(), format!("`{required}` is missing")));
+        }
+    }
+    let check = |key: &str, parse: &dyn Fn(&Value) -> Result<(), serde_json::Error>| {
+        fields
+            .get(key)
+            .and_then(|v| parse(v).err())
+            .map(|e| (key.to_string(), tidy(e)))
+    };
+    check("id", &|v| String::deserialize(v).map(drop))
+        .or_else(|| check("title", &|v| String::deserialize(v).map(drop)))
+        .or_else(|| check("severity", &|v| Severity::deserialize(v).map(drop)))
+        .or_else(|| check("remediation", &|v| String::deserialize(v).map(drop)))
+        .or_else(|| check("disabled_by_default", &|v| bool::deserialize(v).map(drop)))
+        .or_else(|| check("inputs", &|v| Vec::<RuleInput>::deserialize(v).map(drop)))
+        .or_else(|| {
+            let settings = fields.get("settings")?;
+            let Value::Object(settings) = settings else {
+                return Some((
+                    "settings".into(),
+                    "must be a map of setting name to `#{ type, \"default\", description }`".into(),
+                ));
+            };
+            settings.iter().find_map(|(name, spec)| {
+                let Value::Object(parts) = spec else {
+                    return Some((
+                        format!("settings.{name}"),
+                        "must be a map with `type`, `\"default\"` and `description`".into(),
+                    ));
+                };
+                if let Some(kind) = parts.get("type")
+                    && let Err(e) = SettingType::deserialize(kind)
+                {
+                    return Some((format!("settings.{name}.type"), tidy(e)));
+                }
+                SettingSpec::deserialize(spec)
+                    .err()
+                    .map(|e| (format!("settings.{name}"), tidy(e)))
+            })
+        })
+}
+
 /// The position just after the last non-blank line before `line`.
 fn end_of_previous_line(source: &str, line: usize) -> Option<(usize, usize)> {
     let lines: Vec<&str> = source.lines().collect();
@@ -365,6 +575,21 @@ fn compile_rule_inner(
                 "a rule may define at most {} functions",
                 engine.max_functions()
             ))
+        } else if let Some((line, column)) = unclosed_brace(source)
+            && message.starts_with("Expecting")
+        {
+            // Rhai reaches the end of the file still inside a block and asks for a `;`;
+            // the mistake is the `}` that is missing.
+            let opened = source.lines().nth(line - 1).unwrap_or("").trim();
+            RuleLoadError {
+                message: format!(
+                    "syntax error: missing `}}`: the `{{` opened on line {line} is never closed"
+                ),
+                line: Some(line),
+                column: Some(column),
+                ..error
+            }
+            .help(format!("close the block that starts with `{opened}`"))
         } else if message.contains("Expecting ';'") {
             // Rhai notices at the next statement; the fix belongs after the previous one.
             match e
@@ -435,11 +660,27 @@ fn compile_rule_inner(
             .at(meta_at)
             .help("`META` holds only strings, numbers, booleans, arrays and maps")
     })?;
-    let meta: RuleMeta = serde_json::from_value(meta_json).map_err(|e| {
-        fail(format!("invalid `META`: {e}"))
-            .at(meta_at)
-            .help(META_HELP)
-    })?;
+    let meta: RuleMeta = match serde_json::from_value(meta_json.clone()) {
+        Ok(meta) => meta,
+        Err(e) => {
+            // Name the field that is wrong, and point at it.
+            let (field, message) =
+                meta_problem(&meta_json).unwrap_or_else(|| (String::new(), e.to_string()));
+            let name = field.rsplit('.').next().unwrap_or("").to_string();
+            let at = (!name.is_empty())
+                .then(|| locate_in_meta(source, &name))
+                .flatten()
+                .or(meta_at);
+            let shown = if field.is_empty() {
+                "`META`".to_string()
+            } else {
+                format!("`META.{field}`")
+            };
+            return Err(fail(format!("invalid {shown}: {message}"))
+                .at(at)
+                .help(META_HELP));
+        }
+    };
 
     let id_at = locate(source, &format!("\"{}\"", meta.id)).or(meta_at);
     if !is_rule_id(&meta.id) {
@@ -476,6 +717,32 @@ fn compile_rule_inner(
         spec.kind
             .check(&spec.default)
             .map_err(|e| fail(format!("default of setting `{name}`: {e}")).at(setting_at))?;
+    }
+
+    // Mistakes Rhai would report only when the line runs (natively: the modules embed
+    // rules that were checked when they were built).
+    #[cfg(not(target_family = "wasm"))]
+    {
+        let settings = meta.settings.keys().cloned().collect();
+        let problems = crate::lint::check(engine, &ast, &settings, prepares);
+        if let Some(first) = problems.first() {
+            let mut help = first.help.clone().unwrap_or_default();
+            if problems.len() > 1 {
+                let more = problems.len() - 1;
+                help.push_str(&format!(
+                    "{}{more} more problem{} in this rule after this one",
+                    if help.is_empty() { "" } else { "; " },
+                    if more == 1 { "" } else { "s" }
+                ));
+            }
+            let error = fail(first.message.clone())
+                .at(first.line.map(|line| (line, first.column.unwrap_or(1))));
+            return Err(if help.is_empty() {
+                error
+            } else {
+                error.help(help)
+            });
+        }
     }
 
     // Evaluation calls only the entry function; the top level has done its job.

@@ -198,6 +198,9 @@ pub struct CaseOutcome {
     pub unexpected: Vec<String>,
     /// Errors the case did not expect, and expected errors that did not occur.
     pub error_mismatches: Vec<String>,
+    /// The rule's own failures at run time among the unexpected errors, with where in
+    /// the rule (for a code frame).
+    pub rule_failures: Vec<crate::Diagnostic>,
 }
 
 impl CaseOutcome {
@@ -379,6 +382,7 @@ fn run_case(
                 missing: Vec::new(),
                 unexpected: Vec::new(),
                 error_mismatches: error_mismatches(&case.expect_errors, &messages),
+                rule_failures: Vec::new(),
             });
         }
         Err(errors) => {
@@ -451,12 +455,23 @@ fn run_case(
     let unexpected = unmatched.iter().map(|f| describe_finding(f)).collect();
 
     let messages: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+    let rule_failures = report
+        .errors
+        .iter()
+        .filter(|e| e.rule_site.is_some())
+        .filter(|e| {
+            let text = e.to_string();
+            !case.expect_errors.iter().any(|w| text.contains(w.as_str()))
+        })
+        .cloned()
+        .collect();
     Ok(CaseOutcome {
         name,
         matched,
         missing,
         unexpected,
         error_mismatches: error_mismatches(&case.expect_errors, &messages),
+        rule_failures,
     })
 }
 

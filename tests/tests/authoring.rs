@@ -264,7 +264,7 @@ fn duplicate_ids_name_both_files() {
 }
 
 #[test]
-fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
+fn a_rule_with_a_syntax_error_gets_a_code_frame_and_stops_the_run_before_manifests() {
     let dir = project("authoring-syntax", &["policies"]);
     let path = dir.join("policies/team-rule.rhai");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -277,7 +277,7 @@ fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
 
     let output = run_in(&dir, &["check", "--rules", "policies", "pod.yaml"]);
     assert_eq!(code(&output), 2);
-    let text = stdout(&output);
+    let text = stderr(&output);
     let line = broken
         .lines()
         .position(|l| l.contains("let forbidden"))
@@ -295,10 +295,12 @@ fn a_rule_with_a_syntax_error_gets_a_code_frame_and_the_others_still_run() {
         text.contains(&format!("end the statement on line {line} with `;`")),
         "{text}"
     );
+    // Nothing is checked with a policy that is missing a rule.
     assert!(
-        text.contains("latest-tag"),
-        "the default pack did not run: {text}"
+        text.contains("1 rule did not load; nothing was checked"),
+        "{text}"
     );
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
 
     // In JSON the broken rule is an error entry with file and line.
     let json = run_in(

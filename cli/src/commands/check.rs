@@ -47,6 +47,22 @@ pub fn run(args: CheckArgs) -> std::io::Result<Outcome> {
 
     let config = setup::read_config(setup::config_path(args.config.as_deref()));
     let (rules, rule_errors) = setup::load_rules(&args.rule_source);
+    // A rule that does not load (a syntax error, an unknown function or property) stops the
+    // run before any manifest is read, like a broken configuration: a policy missing a rule
+    // must not pass manifests as if it were whole.
+    if !rule_errors.is_empty() {
+        print_rule_errors(&printer, args.format, &rule_errors);
+        if args.format == Format::Text {
+            let count = rule_errors.len();
+            printer.error(&format!(
+                "{count} rule{} did not load; nothing was checked",
+                if count == 1 { "" } else { "s" }
+            ));
+            return Ok(Outcome::Errors);
+        }
+        let entries = rule_errors.iter().map(setup::rule_error_entry).collect();
+        return fatal(&printer, args.format, entries, &Sources::of_rules(&rules));
+    }
     let mut sources = Sources::of_rules(&rules);
     if let Some((name, text)) = &config.text {
         sources.add(name, text.clone());

@@ -172,7 +172,8 @@ fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
         }
         results.push(testing::run_test_file(&rules, file));
     }
-    let summary = render_results(printer, &renderer, &results, &mut out);
+    let sources = crate::diagnostics::Sources::of_rules(&rules);
+    let summary = render_results(printer, &renderer, &sources, &results, &mut out);
     let errors = summary.errors + rule_errors.len();
     let status = if errors > 0 || summary.failed > 0 {
         printer.paint(
@@ -217,6 +218,7 @@ struct Summary {
 fn render_results(
     printer: &Printer,
     renderer: &Renderer,
+    sources: &crate::diagnostics::Sources,
     results: &[Result<FileOutcome, TestFileError>],
     out: &mut String,
 ) -> Summary {
@@ -269,6 +271,12 @@ fn render_results(
             }
             for line in &case.error_mismatches {
                 out.push_str(&printer.paint(red, &format!("       ! {line}\n")));
+            }
+            // Where in the rule it failed, as `check` shows it.
+            for failure in case.rule_failures.iter().take(1) {
+                for line in renderer.input_error(failure, sources).lines() {
+                    out.push_str(&format!("       {line}\n"));
+                }
             }
         }
     }

@@ -11,6 +11,7 @@
 
 mod budget;
 mod dockerfile_views;
+mod strict_equality;
 #[cfg(test)]
 mod tests;
 mod workload_views;
@@ -112,6 +113,7 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     functions.combine_flatten(exported_module!(rule_api));
     functions.combine_flatten(exported_module!(dockerfile_api));
     functions.combine_flatten(exported_module!(workload_api));
+    strict_equality::register(&mut functions);
     engine.register_global_module(functions.into());
 
     engine
@@ -126,6 +128,9 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
         .set_max_variables(limits.max_variables)
         .set_max_functions(limits.max_functions)
         .set_strict_variables(true)
+        // Registered operators (the raising `==` between different types) must be found
+        // before Rhai's built-in fallback, which says `false`.
+        .set_fast_operators(false)
         .disable_symbol("eval")
         .disable_symbol("import");
     let stop = stop.clone();
