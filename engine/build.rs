@@ -11,6 +11,8 @@ fn main() {
     // The rules, and their tests so that `portcullis test` can check the binary's own pack.
     write_list(&rules_dir, ".rhai", "builtin_rules.rs");
     write_list(&rules_dir, ".tests.yaml", "builtin_rule_tests.rs");
+    // Helper modules the rules import (`import "lists" as lists;`).
+    write_list(&rules_dir.join("lib"), ".rhai", "builtin_helpers.rs");
 }
 
 /// Writes `&[(file name, contents), …]` for the files in `dir` ending in `suffix`.

@@ -181,6 +181,7 @@ pub(crate) fn check(
     ast: &AST,
     settings: &BTreeSet<String>,
     prepares: bool,
+    helpers: &[String],
 ) -> Vec<Problem> {
     let mut script_functions: HashMap<String, BTreeSet<usize>> = HashMap::new();
     for f in ast.iter_functions() {
@@ -215,6 +216,21 @@ pub(crate) fn check(
                 *pos,
                 false,
             ),
+            Some(ASTNode::Stmt(Stmt::Import(import, pos))) => {
+                if let Expr::StringConstant(name, _) = &import.0
+                    && !helpers.iter().any(|h| h == name.as_str())
+                {
+                    let suggestion = closest(name, helpers.iter().map(String::as_str));
+                    checker.problems.push(Problem::at(
+                        *pos,
+                        format!("unknown helper module `{name}`: rules import only the helper modules in `lib/` of a loaded rules directory"),
+                        Some(match suggestion {
+                            Some(s) => format!("did you mean `{s}`? loaded helpers: {}", helpers.join(", ")),
+                            None => format!("loaded helpers: {}", helpers.join(", ")),
+                        }),
+                    ));
+                }
+            }
             Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => checker.check_call(
                 &call.name,
                 call.args.len() + 1,

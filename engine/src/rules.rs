@@ -45,6 +45,13 @@ pub(crate) const PREPARE_FUNCTION: &str = "prepare";
 pub(crate) static BUILTIN_RULES: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
+/// The default pack's helper modules (`rules/lib/*.rhai`).
+pub(crate) static BUILTIN_HELPERS: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/builtin_helpers.rs"));
+
+/// The directory, inside a rules directory, that holds helper modules.
+pub const HELPER_DIR: &str = "lib";
+
 /// The default pack's test files (`<id>.tests.yaml`), embedded so the binary can test itself
 /// (not the WebAssembly modules, which never run rule tests).
 #[cfg(not(target_family = "wasm"))]
@@ -546,8 +553,9 @@ pub(crate) fn compile_rule(
     origin: &str,
     source: &str,
     expected_id: Option<&str>,
+    helpers: &[String],
 ) -> Result<Rule, RuleLoadError> {
-    compile_rule_inner(engine, origin, source, expected_id).map_err(|mut e| {
+    compile_rule_inner(engine, origin, source, expected_id, helpers).map_err(|mut e| {
         e.source = Some(source.into());
         e
     })
@@ -558,6 +566,7 @@ fn compile_rule_inner(
     origin: &str,
     source: &str,
     expected_id: Option<&str>,
+    helpers: &[String],
 ) -> Result<Rule, RuleLoadError> {
     let fail = |message: String| RuleLoadError::new(origin, message);
     let position = |p: rhai::Position| Some((p.line()?, p.position().unwrap_or(1)));
@@ -724,7 +733,7 @@ fn compile_rule_inner(
     #[cfg(not(target_family = "wasm"))]
     {
         let settings = meta.settings.keys().cloned().collect();
-        let problems = crate::lint::check(engine, &ast, &settings, prepares);
+        let problems = crate::lint::check(engine, &ast, &settings, prepares, helpers);
         if let Some(first) = problems.first() {
             let mut help = first.help.clone().unwrap_or_default();
             if problems.len() > 1 {
@@ -797,6 +806,8 @@ pub struct RuleSet {
     rules: Vec<Arc<Rule>>,
     limits: crate::sandbox::Limits,
     stop: crate::sandbox::StopHandle,
+    /// The helper modules rules can `import` (`lib/*.rhai` of the loaded directories).
+    helpers: crate::sandbox::HelperModules,
 }
 
 impl fmt::Debug for RuleSet {
@@ -827,12 +838,24 @@ impl RuleSet {
         limits: &crate::sandbox::Limits,
         stop: crate::sandbox::StopHandle,
     ) -> RuleSet {
-        RuleSet {
-            engine: Arc::new(crate::sandbox::engine(limits, &stop)),
+        let helpers = crate::sandbox::HelperModules::default();
+        let mut set = RuleSet {
+            engine: Arc::new(crate::sandbox::engine_with_helpers(
+                limits,
+                &stop,
+                helpers.clone(),
+            )),
             rules: Vec::new(),
             limits: *limits,
             stop,
+            helpers,
+        };
+        // The pack's helpers are there for every rule, with or without the pack.
+        for (file, source) in BUILTIN_HELPERS {
+            set.add_helper(&format!("builtin:lib/{file}"), file, source)
+                .expect("the built-in helper modules compile");
         }
+        set
     }
 
     /// The default pack. Built-in rules are tested, so a failure here is a build defect.
@@ -856,6 +879,30 @@ impl RuleSet {
         } else {
             Err(errors)
         }
+    }
+
+    /// Compiles a helper module (`lib/NAME.rhai`) that rules can `import "NAME"`. A later
+    /// helper of the same name replaces an earlier one (a rules directory's over the pack's).
+    pub fn add_helper(
+        &mut self,
+        origin: &str,
+        file_name: &str,
+        source: &str,
+    ) -> Result<(), RuleLoadError> {
+        let name = file_name.strip_suffix(".rhai").unwrap_or(file_name);
+        if !crate::sandbox::HelperModules::is_valid_name(name) {
+            return Err(RuleLoadError::new(
+                origin,
+                format!("helper module name `{name}` must be lower-case letters, digits, `-` and `_`"),
+            ));
+        }
+        if source.len() > self.limits.max_rule_source {
+            return Err(RuleLoadError::new(origin, "the helper module is over the size limit for one rule file".into()));
+        }
+        let module = crate::sandbox::compile_helper(&self.engine, source)
+            .map_err(|e| RuleLoadError::new(origin, format!("helper module `{name}`: {e}")))?;
+        self.helpers.insert(name, module);
+        Ok(())
     }
 
     /// Compiles and adds one rule; ids must be unique.
@@ -893,6 +940,25 @@ impl RuleSet {
     pub fn add_path(&mut self, path: &Path) -> (Vec<String>, Vec<RuleLoadError>) {
         let mut added = Vec::new();
         let mut errors = Vec::new();
+        // Helpers first: the rules of the directory import them.
+        let lib = path.join(HELPER_DIR);
+        if path.is_dir() && lib.is_dir() {
+            match rule_files(&lib) {
+                Ok(files) => {
+                    for file in files {
+                        let origin = file.display().to_string();
+                        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                        let result = read_rule_file(&file)
+                            .map_err(|e| RuleLoadError::new(&origin, e))
+                            .and_then(|source| self.add_helper(&origin, name, &source));
+                        if let Err(e) = result {
+                            errors.push(e);
+                        }
+                    }
+                }
+                Err(error) => errors.push(error),
+            }
+        }
         for file in match rule_files(path) {
             Ok(files) => files,
             Err(error) => return (added, vec![error]),
@@ -964,7 +1030,13 @@ impl RuleSet {
             )
             .help("split it into smaller rules"));
         }
-        compile_rule(&self.engine, origin, source, expected_id)
+        compile_rule(
+            &self.engine,
+            origin,
+            source,
+            expected_id,
+            &self.helpers.names(),
+        )
     }
 
     /// Recompiles the rule file at `path` (watch mode): the file is read again and replaces

@@ -328,3 +328,280 @@ fn junit_shows_image_rules_without_facts_as_skipped_not_passed() {
     );
     assert!(!case("latest-tag").contains("skipped"), "{xml}");
 }
+
+/// A rule with `body` as the inside of its `check`, written to `policies/typo.rhai`.
+fn typo_project(name: &str, meta_extra: &str, body: &str) -> PathBuf {
+    let dir = scratch_dir(name);
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(
+        dir.join("policies/typo.rhai"),
+        format!(
+            "const META = #{{\n    id: \"typo\",\n    title: \"t\",\n    severity: \"low\",\n    remediation: \"r\",{meta_extra}\n}};\n\nfn check(workload, settings) {{\n{body}\n}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("pod.yaml"), POD).unwrap();
+    dir
+}
+
+/// `check --rules policies` on a manifest that does not exist: a run that read manifests
+/// would say so.
+fn check_typo(dir: &Path) -> (i32, String) {
+    let output = run_in(
+        dir,
+        &["check", "--no-default-rules", "--rules", "policies", "missing.yaml"],
+    );
+    let text = format!("{}{}", stderr(&output), stdout(&output));
+    assert!(
+        !text.contains("missing.yaml"),
+        "a manifest was read: {text}"
+    );
+    (code(&output), text)
+}
+
+#[test]
+fn misspelt_properties_functions_and_settings_stop_the_run_before_any_manifest() {
+    let cases = [
+        (
+            "",
+            "    let out = [];\n    for c in workload.containrs { out.push(finding(c, \"x\")); }\n    out",
+            "`Workload` has no property `containrs`",
+            "did you mean `containers`?",
+            (10, 23),
+        ),
+        (
+            "",
+            "    let out = [];\n    for c in workload.containers {\n        if c.imge.tag == () { out.push(finding(c, \"x\")); }\n    }\n    out",
+            "`Container` has no property `imge`",
+            "did you mean `image`?",
+            (11, 14),
+        ),
+        (
+            "",
+            "    let out = [];\n    for c in workload.containers { out.push(findng(c, \"x\")); }\n    out",
+            "unknown function `findng` (called with 2 arguments)",
+            "did you mean `finding`?",
+            (10, 45),
+        ),
+        (
+            "",
+            "    let out = [];\n    for c in workload.containers { out.push(finding(c)); }\n    out",
+            "`finding` does not take 1 argument",
+            "it takes 2",
+            (10, 45),
+        ),
+        (
+            "\n    settings: #{ \"max-age\": #{ type: \"int\", \"default\": 3, description: \"d\" } },",
+            "    if settings.max_age > 3 { return []; }\n    []",
+            "setting `max_age` is not declared in `META.settings`",
+            "did you mean `max-age`? read it as `settings[\"max-age\"]`",
+            (10, 17),
+        ),
+        (
+            "",
+            "    for c in workload.containers {\n        for m in c.volume_mounts { if m.volume.hostpath != () { return []; } }\n    }\n    []",
+            "`Volume` has no property `hostpath`",
+            "did you mean `host_path`?",
+            (10, 48),
+        ),
+    ];
+    for (i, (meta, body, message, help, (line, column))) in cases.into_iter().enumerate() {
+        let dir = typo_project(&format!("loop-typo-{i}"), meta, body);
+        let (code, text) = check_typo(&dir);
+        assert_eq!(code, 2, "{text}");
+        assert!(text.contains(message), "case {i}: {text}");
+        assert!(text.contains(help), "case {i}: {text}");
+        assert!(
+            text.contains(&format!("policies/typo.rhai:{line}:{column}")),
+            "case {i}: wanted {line}:{column} in {text}"
+        );
+        assert!(text.contains("nothing was checked"), "{text}");
+        // `portcullis test` says the same, even with no test file reaching the line.
+        let tested = run_in(&dir, &["test", "--no-default-rules", "policies"]);
+        assert_ne!(code_of(&tested), 0);
+        assert!(
+            stdout(&tested).contains(message) || stderr(&tested).contains(message),
+            "case {i}: {}{}",
+            stdout(&tested),
+            stderr(&tested)
+        );
+    }
+}
+
+fn code_of(output: &Output) -> i32 {
+    output.status.code().expect("exited normally")
+}
+
+#[test]
+fn meta_errors_name_the_field_and_a_missing_brace_points_at_its_block() {
+    let dir = typo_project("loop-meta", "", "    []");
+    let path = dir.join("policies/typo.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("\"low\"", "\"moderate\"")).unwrap();
+    let (code, out) = check_typo(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("invalid `META.severity`: unknown value `moderate`, expected one of `info`, `low`, `medium`, `high`, `critical`"),
+        "{out}"
+    );
+    assert!(out.contains("policies/typo.rhai:4:5"), "{out}");
+    std::fs::write(&path, text.replace("severity:", "sevrity:")).unwrap();
+    let (_, out) = check_typo(&dir);
+    assert!(
+        out.contains("unknown field `sevrity`; did you mean `severity`?"),
+        "{out}"
+    );
+
+    let dir = typo_project(
+        "loop-brace",
+        "",
+        "    let out = [];\n    for c in workload.containers {\n        if c.name == \"x\" {\n            out.push(finding(c, \"x\"));\n        }\n    out",
+    );
+    let path = dir.join("policies/typo.rhai");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.trim_end().trim_end_matches('}')).unwrap();
+    let (code, out) = check_typo(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("missing `}`: the `{` opened on line 10 is never closed"),
+        "{out}"
+    );
+    assert!(out.contains("policies/typo.rhai:10:34"), "{out}");
+    assert!(!out.contains("with `;`"), "{out}");
+}
+
+#[test]
+fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endless_one() {
+    let dir = typo_project(
+        "loop-runtime",
+        "",
+        "    let out = [];\n    for c in workload.containers {\n        if c.security.run_as_user == \"0\" { out.push(finding(c, \"root\")); }\n    }\n    out",
+    );
+    let pods: String = (0..4)
+        .map(|i| format!("---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers: [{{name: a, image: x, securityContext: {{runAsUser: 0}}}}]\n"))
+        .collect();
+    std::fs::write(dir.join("pods.yaml"), pods).unwrap();
+    let output = run_in(
+        &dir,
+        &["check", "--no-default-rules", "--rules", "policies", "pods.yaml"],
+    );
+    assert_eq!(code(&output), 2);
+    let text = stdout(&output);
+    assert_eq!(text.matches("rule `typo` failed").count(), 1, "{text}");
+    assert!(
+        text.contains("`==` between the number 0 and the string \"0\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("the same failure hit 3 more workloads: pods.yaml:7, pods.yaml:12, pods.yaml:17"),
+        "{text}"
+    );
+    assert!(text.contains("policies/typo.rhai:11:35"), "{text}");
+    // JSON keeps one entry per workload, for machines.
+    let json = json(&run_in(
+        &dir,
+        &["check", "--no-default-rules", "--rules", "policies", "pods.yaml", "--format", "json"],
+    ));
+    assert_eq!(json["summary"]["errors"], 4);
+
+    // `portcullis test` shows where the rule failed.
+    std::fs::write(
+        dir.join("policies/typo.tests.yaml"),
+        "cases:\n  - name: root pod\n    manifest: |\n      kind: Pod\n      metadata: {name: p}\n      spec:\n        containers: [{name: a, image: x, securityContext: {runAsUser: 0}}]\n    expect: []\n",
+    )
+    .unwrap();
+    let tested = run_in(&dir, &["test", "--no-default-rules", "policies"]);
+    let out = stdout(&tested);
+    assert!(out.contains("the rule failed here"), "{out}");
+    assert!(out.contains("typo.rhai:11:35"), "{out}");
+
+    // An endless loop names the loop.
+    let dir = typo_project(
+        "loop-endless",
+        "",
+        "    let i = 0;\n    while i >= 0 {\n        i += 1;\n    }\n    []",
+    );
+    let output = run_in(
+        &dir,
+        &["check", "--no-default-rules", "--rules", "policies", "pod.yaml", "--rule-timeout", "60000"],
+    );
+    let text = stdout(&output);
+    assert!(text.contains("operation limit"), "{text}");
+    assert!(text.contains("(loop at rule line 10)"), "{text}");
+    assert!(text.contains("policies/typo.rhai:10:5"), "{text}");
+}
+
+/// The three policies of issue 13 (resource limits; digests for one registry in `prod-*`;
+/// no hostPath with a root container), written with the workload view in `tests/policies`
+/// and against `workload.raw` in `tests/policies-raw`: both pass the same tests, and the
+/// view's are shorter.
+#[test]
+fn the_three_policies_pass_the_same_tests_with_the_view_in_fewer_lines() {
+    let root = portcullis_tests::workspace_root();
+    let ids = ["require-limits", "prod-digests", "hostpath-root"];
+    for dir in ["tests/policies", "tests/policies-raw"] {
+        let mut rules = portcullis_engine::RuleSet::empty();
+        let (added, errors) = rules.add_path(&root.join(dir));
+        assert!(errors.is_empty(), "{dir}: {errors:?}");
+        assert_eq!(added.len(), 3, "{dir}: {added:?}");
+        for id in ids {
+            let tests = root.join(format!("tests/policies/{id}.tests.yaml"));
+            let outcome = portcullis_engine::testing::run_test_file(&rules, &tests).unwrap();
+            assert!(!outcome.cases.is_empty());
+            for case in &outcome.cases {
+                assert!(case.passed(), "{dir}/{id}: {case:?}");
+            }
+        }
+    }
+    let lines = |path: String| std::fs::read_to_string(root.join(path)).unwrap().lines().count();
+    for id in ["require-limits", "hostpath-root"] {
+        let (view, raw) = (
+            lines(format!("tests/policies/{id}.rhai")),
+            lines(format!("tests/policies-raw/{id}.rhai")),
+        );
+        assert!(view < raw, "{id}: {view} lines with the view, {raw} raw");
+    }
+}
+
+#[test]
+fn rules_share_helpers_from_lib_and_import_nothing_else() {
+    let dir = typo_project(
+        "loop-helpers",
+        "",
+        "    import \"naming\" as naming;\n    let out = [];\n    for c in workload.containers {\n        if !naming::is_kebab(c.name) { out.push(finding(c, `name ${c.name} is not kebab-case`)); }\n    }\n    out",
+    );
+    std::fs::create_dir_all(dir.join("policies/lib")).unwrap();
+    std::fs::write(
+        dir.join("policies/lib/naming.rhai"),
+        "/// Whether `name` is lower-case words joined by `-`.\nfn is_kebab(name) { name == name.to_lower() && !name.contains(\"_\") }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: My_App, image: x}, {name: ok, image: x}]\n",
+    )
+    .unwrap();
+    let output = run_in(
+        &dir,
+        &["check", "--no-default-rules", "--rules", "policies", "bad.yaml", "--format", "json"],
+    );
+    let report = json(&output);
+    assert_eq!(report["summary"]["errors"], 0, "{report}");
+    assert_eq!(report["summary"]["findings"], 1, "{report}");
+    assert_eq!(report["findings"][0]["container"], "My_App");
+
+    // Paths are not helper names: nothing outside the loaded `lib/` directories is read.
+    for bad in ["../secrets", "/etc/passwd", "https://example.com/x"] {
+        let rule = std::fs::read_to_string(dir.join("policies/typo.rhai")).unwrap();
+        let edited = rule.replacen("import \"naming\"", &format!("import \"{bad}\""), 1);
+        std::fs::write(dir.join("policies/typo.rhai"), &edited).unwrap();
+        let output = run_in(
+            &dir,
+            &["check", "--no-default-rules", "--rules", "policies", "bad.yaml"],
+        );
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        assert_eq!(code(&output), 2, "{text}");
+        assert!(text.contains("loaded helpers: lists, naming, users"), "{bad}: {text}");
+        std::fs::write(dir.join("policies/typo.rhai"), &rule).unwrap();
+    }
+}

@@ -48,6 +48,9 @@ const META = #{
 
 // Called once per workload (Pod, Deployment, CronJob, ...). Return the findings.
 // The helpers are documented in docs/rule-api.md; `portcullis test` runs the tests.
+// Code several rules need goes in a helper module, `lib/NAME.rhai` next to the rules:
+//     import "NAME" as NAME;    // inside the function, then call NAME::helper(...)
+// The built-in `lists` helper is always there: `lists::first_and_more(items, 3)`.
 fn check(workload, settings) {
     let forbidden = settings["forbidden-registries"];
     let findings = [];

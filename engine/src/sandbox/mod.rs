@@ -1,7 +1,7 @@
 //! The Rhai sandbox rules run in, and the API it exposes to them.
 //!
 //! The engine starts from `Engine::new_raw()` and gets only the packages rules need: no file
-//! or network access, no module imports, no `eval`, no clock. Operation, call-depth,
+//! or network access, no imports but helper modules of the loaded rules, no `eval`, no clock. Operation, call-depth,
 //! expression-depth and size limits stop runaway rules; a tripped limit is an error for that
 //! rule and resource only. `print`/`debug` go to the log.
 //!
@@ -11,6 +11,7 @@
 
 mod budget;
 mod dockerfile_views;
+mod helpers;
 mod strict_equality;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,8 @@ pub(crate) use dockerfile_views::dockerfile_api;
 pub(crate) use workload_views::workload_api;
 
 pub use budget::StopHandle;
+pub use helpers::HelperModules;
+pub(crate) use helpers::compile_helper;
 pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
 
 use std::cell::{Cell, RefCell};
@@ -87,8 +90,9 @@ impl Default for Limits {
     }
 }
 
-/// Builds the sandboxed engine with the rule API registered; `stop` ends its evaluations.
-pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
+/// Builds the sandboxed engine with the rule API registered; `stop` ends its evaluations;
+/// `helpers` are the only modules rules can `import`.
+pub fn engine_with_helpers(limits: &Limits, stop: &StopHandle, helpers: HelperModules) -> Engine {
     let mut engine = Engine::new_raw();
     // Not `CorePackage`: its language-core part brings `sleep` and `exit`, which would let a
     // rule stall or stop the host outside the operation limit.
@@ -117,8 +121,9 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
     engine.register_global_module(functions.into());
 
     engine
-        .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
-        .set_max_modules(0)
+        .set_module_resolver(helpers)
+        // Imports run inside rule functions, on every call: a bound, not a budget.
+        .set_max_modules(64)
         .set_max_operations(limits.max_operations)
         .set_max_call_levels(limits.max_call_levels)
         .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
@@ -131,8 +136,7 @@ pub fn engine(limits: &Limits, stop: &StopHandle) -> Engine {
         // Registered operators (the raising `==` between different types) must be found
         // before Rhai's built-in fallback, which says `false`.
         .set_fast_operators(false)
-        .disable_symbol("eval")
-        .disable_symbol("import");
+        .disable_symbol("eval");
     let stop = stop.clone();
     engine.on_progress(move |operations| budget::on_progress(operations, &stop));
     engine.on_print(|text| log::info!(target: "portcullis::rule", "{text}"));

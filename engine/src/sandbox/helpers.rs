@@ -1,0 +1,86 @@
+//! Helper modules rules share: `import "lists" as lists;` inside a rule's function finds
+//! `lib/lists.rhai` of a loaded rule directory (or of the built-in pack). Nothing else can
+//! be imported: no paths, no other files, no network. Each helper is compiled once, when its
+//! directory is loaded, and shared by every rule.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
+
+/// The helper modules of a rule set, by name.
+#[derive(Debug, Clone, Default)]
+pub struct HelperModules(Arc<RwLock<BTreeMap<String, Shared<Module>>>>);
+
+impl HelperModules {
+    /// Whether `name` is a helper name: what `import` may say.
+    pub fn is_valid_name(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    }
+
+    pub(crate) fn insert(&self, name: &str, module: Shared<Module>) {
+        self.0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_string(), module);
+    }
+
+    /// The names loaded so far.
+    pub fn names(&self) -> Vec<String> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn get(&self, name: &str) -> Option<Shared<Module>> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .cloned()
+    }
+}
+
+impl ModuleResolver for HelperModules {
+    fn resolve(
+        &self,
+        _engine: &Engine,
+        _source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
+        self.get(path).ok_or_else(|| {
+            let known = self.names();
+            let hint = if known.is_empty() {
+                "no helper modules are loaded: put `NAME.rhai` in a `lib/` directory next to your rules".to_string()
+            } else {
+                format!("loaded helpers: {}", known.join(", "))
+            };
+            Box::new(EvalAltResult::ErrorModuleNotFound(
+                format!("{path} ({hint})"),
+                pos,
+            ))
+        })
+    }
+}
+
+/// Compiles a helper module's source into a module rules can import.
+pub(crate) fn compile_helper(engine: &Engine, source: &str) -> Result<Shared<Module>, String> {
+    let ast = engine.compile(source).map_err(|e| {
+        let at = match (e.position().line(), e.position().position()) {
+            (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+            _ => String::new(),
+        };
+        format!("syntax error: {}{at}", e.0)
+    })?;
+    Module::eval_ast_as_new(rhai::Scope::new(), &ast, engine)
+        .map(Shared::new)
+        .map_err(|e| format!("running its top level failed: {e}"))
+}
