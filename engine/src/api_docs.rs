@@ -105,15 +105,20 @@ pub fn rule_api_markdown() -> String {
             .collect();
         rows.sort();
         rows.into_iter().for_each(|(_, row)| out.push_str(&row));
-        for f in functions.iter().filter(|f| {
-            first_param_type(f).as_deref() == Some(type_name)
-                && !text(&f["name"]).starts_with("get$")
-                && text(&f["name"]) != "finding"
-                && text(&f["name"]) != "finding_path"
-                && text(&f["name"]) != "image_matches"
-                && text(&f["name"]) != "image_matches_any"
-                && text(&f["name"]) != "signature_verdict"
-        }) {
+        let mut methods: Vec<&serde_json::Value> = functions
+            .iter()
+            .filter(|f| {
+                first_param_type(f).as_deref() == Some(type_name)
+                    && !text(&f["name"]).starts_with("get$")
+                    && text(&f["name"]) != "finding"
+                    && text(&f["name"]) != "finding_path"
+                    && text(&f["name"]) != "image_matches"
+                    && text(&f["name"]) != "image_matches_any"
+                    && text(&f["name"]) != "signature_verdict"
+            })
+            .collect();
+        methods.sort_by_key(|f| (text(&f["name"]), f["params"].to_string()));
+        for f in methods {
             out.push_str(&format!(
                 "\nMethod `{example}.{}`: {}\n",
                 signature(f, true, &rhai_type),
@@ -138,7 +143,15 @@ pub fn rule_api_markdown() -> String {
             !method
         })
         .collect();
-    plain.sort_by_key(|f| (text(&f["name"]), f["numParams"].as_u64()));
+    // Overloads share name and arity: their parameter types order them, as Rhai's metadata
+    // comes in no fixed order.
+    plain.sort_by_key(|f| {
+        (
+            text(&f["name"]),
+            f["numParams"].as_u64(),
+            f["params"].to_string(),
+        )
+    });
     for f in plain {
         out.push_str(&format!(
             "### `{}`\n\n{}\n\n",

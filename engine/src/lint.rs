@@ -509,9 +509,7 @@ impl Checker<'_> {
             }
             Ty::ListOf(_) => None,
             Ty::Engine(owner) => {
-                let Some(properties) = self.api.getters.get(&owner) else {
-                    return None;
-                };
+                let properties = self.api.getters.get(&owner)?;
                 let Some(returns) = properties.get(name) else {
                     let suggestion = closest(name, properties.keys().map(String::as_str));
                     let help = did_you_mean(suggestion).unwrap_or_else(|| {

@@ -881,8 +881,8 @@ impl RuleSet {
         }
     }
 
-    /// Compiles a helper module (`lib/NAME.rhai`) that rules can `import "NAME"`. A later
-    /// helper of the same name replaces an earlier one (a rules directory's over the pack's).
+    /// Compiles a helper module (`lib/NAME.rhai`) that rules can `import "NAME"`. Names are
+    /// unique: a helper never replaces one that rules already use.
     pub fn add_helper(
         &mut self,
         origin: &str,
@@ -893,15 +893,32 @@ impl RuleSet {
         if !crate::sandbox::HelperModules::is_valid_name(name) {
             return Err(RuleLoadError::new(
                 origin,
-                format!("helper module name `{name}` must be lower-case letters, digits, `-` and `_`"),
+                format!(
+                    "helper module name `{name}` must be lower-case letters, digits, `-` and `_`"
+                ),
+            ));
+        }
+        if let Some(loaded) = self.helpers.source(name) {
+            // The pack's own `rules/lib` loaded from disk next to the embedded pack.
+            if &*loaded == source {
+                return Ok(());
+            }
+            return Err(RuleLoadError::new(
+                origin,
+                format!(
+                    "a helper module named `{name}` is already loaded (built-in helpers: lists, users); rename this one"
+                ),
             ));
         }
         if source.len() > self.limits.max_rule_source {
-            return Err(RuleLoadError::new(origin, "the helper module is over the size limit for one rule file".into()));
+            return Err(RuleLoadError::new(
+                origin,
+                "the helper module is over the size limit for one rule file".into(),
+            ));
         }
         let module = crate::sandbox::compile_helper(&self.engine, source)
             .map_err(|e| RuleLoadError::new(origin, format!("helper module `{name}`: {e}")))?;
-        self.helpers.insert(name, module);
+        self.helpers.insert(name, source, module);
         Ok(())
     }
 

@@ -349,7 +349,13 @@ fn typo_project(name: &str, meta_extra: &str, body: &str) -> PathBuf {
 fn check_typo(dir: &Path) -> (i32, String) {
     let output = run_in(
         dir,
-        &["check", "--no-default-rules", "--rules", "policies", "missing.yaml"],
+        &[
+            "check",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "missing.yaml",
+        ],
     );
     let text = format!("{}{}", stderr(&output), stdout(&output));
     assert!(
@@ -483,7 +489,13 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
     std::fs::write(dir.join("pods.yaml"), pods).unwrap();
     let output = run_in(
         &dir,
-        &["check", "--no-default-rules", "--rules", "policies", "pods.yaml"],
+        &[
+            "check",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "pods.yaml",
+        ],
     );
     assert_eq!(code(&output), 2);
     let text = stdout(&output);
@@ -493,14 +505,24 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
         "{text}"
     );
     assert!(
-        text.contains("the same failure hit 3 more workloads: pods.yaml:7, pods.yaml:12, pods.yaml:17"),
+        text.contains(
+            "the same failure hit 3 more workloads: pods.yaml:7, pods.yaml:12, pods.yaml:17"
+        ),
         "{text}"
     );
     assert!(text.contains("policies/typo.rhai:11:35"), "{text}");
     // JSON keeps one entry per workload, for machines.
     let json = json(&run_in(
         &dir,
-        &["check", "--no-default-rules", "--rules", "policies", "pods.yaml", "--format", "json"],
+        &[
+            "check",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "pods.yaml",
+            "--format",
+            "json",
+        ],
     ));
     assert_eq!(json["summary"]["errors"], 4);
 
@@ -523,7 +545,15 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
     );
     let output = run_in(
         &dir,
-        &["check", "--no-default-rules", "--rules", "policies", "pod.yaml", "--rule-timeout", "60000"],
+        &[
+            "check",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "pod.yaml",
+            "--rule-timeout",
+            "60000",
+        ],
     );
     let text = stdout(&output);
     assert!(text.contains("operation limit"), "{text}");
@@ -553,7 +583,12 @@ fn the_three_policies_pass_the_same_tests_with_the_view_in_fewer_lines() {
             }
         }
     }
-    let lines = |path: String| std::fs::read_to_string(root.join(path)).unwrap().lines().count();
+    let lines = |path: String| {
+        std::fs::read_to_string(root.join(path))
+            .unwrap()
+            .lines()
+            .count()
+    };
     for id in ["require-limits", "hostpath-root"] {
         let (view, raw) = (
             lines(format!("tests/policies/{id}.rhai")),
@@ -583,7 +618,15 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
     .unwrap();
     let output = run_in(
         &dir,
-        &["check", "--no-default-rules", "--rules", "policies", "bad.yaml", "--format", "json"],
+        &[
+            "check",
+            "--no-default-rules",
+            "--rules",
+            "policies",
+            "bad.yaml",
+            "--format",
+            "json",
+        ],
     );
     let report = json(&output);
     assert_eq!(report["summary"]["errors"], 0, "{report}");
@@ -597,11 +640,20 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
         std::fs::write(dir.join("policies/typo.rhai"), &edited).unwrap();
         let output = run_in(
             &dir,
-            &["check", "--no-default-rules", "--rules", "policies", "bad.yaml"],
+            &[
+                "check",
+                "--no-default-rules",
+                "--rules",
+                "policies",
+                "bad.yaml",
+            ],
         );
         let text = format!("{}{}", stdout(&output), stderr(&output));
         assert_eq!(code(&output), 2, "{text}");
-        assert!(text.contains("loaded helpers: lists, naming, users"), "{bad}: {text}");
+        assert!(
+            text.contains("loaded helpers: lists, naming, users"),
+            "{bad}: {text}"
+        );
         std::fs::write(dir.join("policies/typo.rhai"), &rule).unwrap();
     }
 }

@@ -8,9 +8,12 @@ use std::sync::{Arc, RwLock};
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Shared};
 
+/// A compiled helper module and the source it came from.
+type Helper = (Arc<str>, Shared<Module>);
+
 /// The helper modules of a rule set, by name.
 #[derive(Debug, Clone, Default)]
-pub struct HelperModules(Arc<RwLock<BTreeMap<String, Shared<Module>>>>);
+pub struct HelperModules(Arc<RwLock<BTreeMap<String, Helper>>>);
 
 impl HelperModules {
     /// Whether `name` is a helper name: what `import` may say.
@@ -22,11 +25,20 @@ impl HelperModules {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
     }
 
-    pub(crate) fn insert(&self, name: &str, module: Shared<Module>) {
+    pub(crate) fn insert(&self, name: &str, source: &str, module: Shared<Module>) {
         self.0
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(name.to_string(), module);
+            .insert(name.to_string(), (source.into(), module));
+    }
+
+    /// The source of the helper `name`, if one is loaded.
+    pub(crate) fn source(&self, name: &str) -> Option<Arc<str>> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .map(|(source, _)| source.clone())
     }
 
     /// The names loaded so far.
@@ -44,7 +56,7 @@ impl HelperModules {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(name)
-            .cloned()
+            .map(|(_, module)| module.clone())
     }
 }
 

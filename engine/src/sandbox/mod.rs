@@ -21,9 +21,9 @@ pub(crate) use dockerfile_views::dockerfile_api;
 pub(crate) use workload_views::workload_api;
 
 pub use budget::StopHandle;
+pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
 pub use helpers::HelperModules;
 pub(crate) use helpers::compile_helper;
-pub(crate) use budget::{DEADLINE_TOKEN, with_deadline};
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
