@@ -172,6 +172,9 @@ struct Checker<'a> {
     settings: &'a BTreeSet<String>,
     /// Whether `check` receives what `prepare` returned rather than the settings.
     prepares: bool,
+    helpers: &'a [String],
+    /// How many loops enclose the statement being checked.
+    loop_depth: usize,
     problems: Vec<Problem>,
 }
 
@@ -195,6 +198,8 @@ pub(crate) fn check(
         script_functions,
         settings,
         prepares,
+        helpers,
+        loop_depth: 0,
         problems: Vec::new(),
     };
     // Calls everywhere, including closures and the top level.
@@ -216,21 +221,6 @@ pub(crate) fn check(
                 *pos,
                 false,
             ),
-            Some(ASTNode::Stmt(Stmt::Import(import, pos))) => {
-                if let Expr::StringConstant(name, _) = &import.0
-                    && !helpers.iter().any(|h| h == name.as_str())
-                {
-                    let suggestion = closest(name, helpers.iter().map(String::as_str));
-                    checker.problems.push(Problem::at(
-                        *pos,
-                        format!("unknown helper module `{name}`: rules import only the helper modules in `lib/` of a loaded rules directory"),
-                        Some(match suggestion {
-                            Some(s) => format!("did you mean `{s}`? loaded helpers: {}", helpers.join(", ")),
-                            None => format!("loaded helpers: {}", helpers.join(", ")),
-                        }),
-                    ));
-                }
-            }
             Some(ASTNode::Expr(Expr::MethodCall(call, pos))) => checker.check_call(
                 &call.name,
                 call.args.len() + 1,
@@ -386,13 +376,22 @@ impl Checker<'_> {
                 if let Some(counter) = counter {
                     inner.remove(counter.name.as_str());
                 }
+                self.loop_depth += 1;
                 self.block(&flow.body, &mut inner);
+                self.loop_depth -= 1;
             }
-            Stmt::If(flow, _) | Stmt::While(flow, _) | Stmt::Do(flow, ..) => {
+            Stmt::If(flow, _) => {
                 self.expr(&flow.expr, env);
                 self.block(&flow.body, &mut env.clone());
                 self.block(&flow.branch, &mut env.clone());
             }
+            Stmt::While(flow, _) | Stmt::Do(flow, ..) => {
+                self.expr(&flow.expr, env);
+                self.loop_depth += 1;
+                self.block(&flow.body, &mut env.clone());
+                self.loop_depth -= 1;
+            }
+            Stmt::Import(import, pos) => self.import(&import.0, *pos),
             Stmt::TryCatch(flow, _) => {
                 self.block(&flow.body, &mut env.clone());
                 self.block(&flow.branch, &mut env.clone());
@@ -542,6 +541,33 @@ impl Checker<'_> {
                     .then(|| Ty::Engine(returns.clone()))
             }
         }
+    }
+
+    fn import(&mut self, path: &Expr, pos: Position) {
+        // Each `import` that runs adds a module until the function returns: in a loop, a
+        // large pod would exhaust the module limit.
+        if self.loop_depth > 0 {
+            self.problems.push(Problem::at(
+                pos,
+                "`import` inside a loop runs on every iteration".into(),
+                Some("import once, at the top of the function".into()),
+            ));
+        }
+        let Expr::StringConstant(name, _) = path else {
+            return;
+        };
+        if self.helpers.iter().any(|h| h == name.as_str()) {
+            return;
+        }
+        let loaded = self.helpers.join(", ");
+        self.problems.push(Problem::at(
+            pos,
+            format!("unknown helper module `{name}`: rules import only the helper modules in `lib/` of a loaded rules directory"),
+            Some(match closest(name, self.helpers.iter().map(String::as_str)) {
+                Some(s) => format!("did you mean `{s}`? loaded helpers: {loaded}"),
+                None => format!("loaded helpers: {loaded}"),
+            }),
+        ));
     }
 
     fn setting(&mut self, name: &str, pos: Position) {

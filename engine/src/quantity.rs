@@ -45,9 +45,10 @@ pub fn parse(text: &str) -> Result<f64, String> {
         "Ti" => 1024f64.powi(4),
         "Pi" => 1024f64.powi(5),
         "Ei" => 1024f64.powi(6),
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
+        // Divided rather than multiplied by 1e-3: `102m` is 0.102, not 0.10200000000000001.
+        "n" => return Ok(value / 1e9),
+        "u" => return Ok(value / 1e6),
+        "m" => return Ok(value / 1e3),
         "k" => 1e3,
         "M" => 1e6,
         "G" => 1e9,
@@ -59,7 +60,11 @@ pub fn parse(text: &str) -> Result<f64, String> {
             if !(-30..=30).contains(&power) {
                 return Err(invalid());
             }
-            10f64.powi(power)
+            return Ok(if power < 0 {
+                value / 10f64.powi(-power)
+            } else {
+                value * 10f64.powi(power)
+            });
         }
         _ => return Err(invalid()),
     };
@@ -76,6 +81,7 @@ mod tests {
         assert_eq!(parse("1Gi").unwrap(), 1024.0 * 1024.0 * 1024.0);
         assert!(parse("512Mi").unwrap() < parse("1Gi").unwrap());
         assert_eq!(parse("250m").unwrap(), 0.25);
+        assert_eq!(parse("102m").unwrap(), 0.102);
         assert_eq!(parse("1.5").unwrap(), 1.5);
         assert_eq!(parse("2").unwrap(), 2.0);
         assert_eq!(parse("1G").unwrap(), 1e9);

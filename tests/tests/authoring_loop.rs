@@ -657,3 +657,16 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
         std::fs::write(dir.join("policies/typo.rhai"), &rule).unwrap();
     }
 }
+
+#[test]
+fn an_import_inside_a_loop_is_refused_when_the_rule_loads() {
+    let dir = typo_project(
+        "loop-import-in-loop",
+        "",
+        "    let out = [];\n    for c in workload.containers {\n        import \"lists\" as lists;\n        out.push(finding(c, lists::first_and_more([c.name], 1)));\n    }\n    out",
+    );
+    let (code, text) = check_typo(&dir);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("`import` inside a loop"), "{text}");
+    assert!(text.contains("policies/typo.rhai:11:9"), "{text}");
+}
