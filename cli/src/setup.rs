@@ -44,8 +44,22 @@ pub fn missing_rule_path(source: &RuleSourceArgs) -> Option<String> {
 /// The default pack (unless turned off) plus the user's rules. Rules that do not load are
 /// returned as errors; the others are in the set.
 pub fn load_rules(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
+    load_rules_with(source, false)
+}
+
+/// [`load_rules`] for the loops where rules are written (`test`, `check --watch`): `==`
+/// between values of different types is an error there, not `false`.
+pub fn load_rules_for_authoring(source: &RuleSourceArgs) -> (RuleSet, Vec<RuleLoadError>) {
+    load_rules_with(source, true)
+}
+
+fn load_rules_with(
+    source: &RuleSourceArgs,
+    strict_equality: bool,
+) -> (RuleSet, Vec<RuleLoadError>) {
     let limits = Limits {
         max_rule_time: Some(Duration::from_millis(source.rule_timeout)),
+        strict_equality,
         ..Limits::default()
     };
     let mut rules = RuleSet::with_limits_and_stop(&limits, stop_handle().clone());

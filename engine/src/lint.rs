@@ -80,6 +80,26 @@ const OPTIONAL_VALUES: [(&str, &str, &str); 9] = [
     ("Stage", "image", "Image"),
 ];
 
+/// Properties that are `()` or a value of a plain type: (type, property) -> type.
+const OPTIONAL_SCALARS: [(&str, &str, &str); 16] = [
+    ("SecurityContext", "run_as_user", "int"),
+    ("SecurityContext", "run_as_group", "int"),
+    ("SecurityContext", "run_as_non_root", "bool"),
+    ("SecurityContext", "read_only_root_filesystem", "bool"),
+    ("SecurityContext", "allow_privilege_escalation", "bool"),
+    ("SecurityContext", "privileged", "bool"),
+    ("Image", "registry", "string"),
+    ("Image", "repository", "string"),
+    ("Image", "tag", "string"),
+    ("Image", "digest", "string"),
+    ("Port", "container_port", "int"),
+    ("Port", "host_port", "int"),
+    ("Env", "value", "string"),
+    ("Workload", "os", "string"),
+    ("Workload", "service_account_name", "string"),
+    ("Workload", "automount_service_account_token", "bool"),
+];
+
 fn api(engine: &Engine) -> &'static Api {
     static API: OnceLock<Api> = OnceLock::new();
     API.get_or_init(|| {
@@ -164,6 +184,8 @@ enum Ty {
     ListOf(String),
     /// The `settings` map.
     Settings,
+    /// A property of a plain type (`int`, `bool`, `string`), or `()`.
+    Scalar(&'static str, String),
 }
 
 struct Checker<'a> {
@@ -436,6 +458,19 @@ impl Checker<'_> {
                     _ => None,
                 }
             }
+            Expr::FnCall(call, pos)
+                if matches!(call.name.as_str(), "==" | "!=") && call.args.len() == 2 =>
+            {
+                let left = self.expr(&call.args[0], env);
+                let right = self.expr(&call.args[1], env);
+                self.comparison(
+                    &call.name,
+                    (&left, &call.args[0]),
+                    (&right, &call.args[1]),
+                    *pos,
+                );
+                None
+            }
             Expr::FnCall(call, _) | Expr::MethodCall(call, _) => {
                 for arg in call.args.iter() {
                     self.expr(arg, env);
@@ -506,7 +541,7 @@ impl Checker<'_> {
                 self.setting(name, pos);
                 None
             }
-            Ty::ListOf(_) => None,
+            Ty::ListOf(_) | Ty::Scalar(..) => None,
             Ty::Engine(owner) => {
                 let properties = self.api.getters.get(&owner)?;
                 let Some(returns) = properties.get(name) else {
@@ -535,11 +570,65 @@ impl Checker<'_> {
                 {
                     return Some(Ty::Engine(value.to_string()));
                 }
+                let scalar = match returns.as_str() {
+                    "bool" => Some("bool"),
+                    "i64" | "INT" => Some("int"),
+                    "ImmutableString" | "String" => Some("string"),
+                    _ => OPTIONAL_SCALARS
+                        .iter()
+                        .find(|(o, p, _)| *o == owner && *p == name)
+                        .map(|(.., t)| *t),
+                };
+                if let Some(scalar) = scalar {
+                    return Some(Ty::Scalar(scalar, name.to_string()));
+                }
                 self.api
                     .getters
                     .contains_key(returns.as_str())
                     .then(|| Ty::Engine(returns.clone()))
             }
+        }
+    }
+
+    /// `a == b` where one side is a property of a plain type and the other a literal of
+    /// another: always false (or always true for `!=`), so surely a mistake.
+    fn comparison(
+        &mut self,
+        op: &str,
+        left: (&Option<Ty>, &Expr),
+        right: (&Option<Ty>, &Expr),
+        pos: Position,
+    ) {
+        let literal = |e: &Expr| -> Option<(&'static str, String)> {
+            match e {
+                Expr::StringConstant(s, _) => Some(("string", format!("the string \"{s}\""))),
+                Expr::IntegerConstant(i, _) => Some(("int", format!("the number {i}"))),
+                Expr::FloatConstant(f, _) => Some(("float", format!("the number {f}"))),
+                Expr::BoolConstant(b, _) => Some(("bool", format!("`{b}`"))),
+                _ => None,
+            }
+        };
+        for ((ty, _), (_, other)) in [(left, right), (right, left)] {
+            let (Some(Ty::Scalar(kind, property)), Some((literal_kind, shown))) =
+                (ty, literal(other))
+            else {
+                continue;
+            };
+            let numeric = |k: &str| k == "int" || k == "float";
+            if *kind == literal_kind || (numeric(kind) && numeric(literal_kind)) {
+                continue;
+            }
+            let article = match *kind {
+                "int" => "a number",
+                "bool" => "a bool",
+                _ => "a string",
+            };
+            self.problems.push(Problem::at(
+                pos,
+                format!("`{op}` compares `{property}` ({article}, or `()`) with {shown}: values of different types are never equal"),
+                Some(format!("compare with {article}")),
+            ));
+            return;
         }
     }
 

@@ -156,7 +156,7 @@ pub fn run(args: CheckArgs, today: Date) -> std::io::Result<Outcome> {
 impl CheckSession {
     fn start(args: CheckArgs, today: Date, printer: Printer) -> CheckSession {
         let config = setup::read_config(setup::config_path(args.config.as_deref()));
-        let (rules, rule_errors) = setup::load_rules(&args.rule_source);
+        let (rules, rule_errors) = setup::load_rules_for_authoring(&args.rule_source);
         let manifest_roots = args
             .paths
             .iter()

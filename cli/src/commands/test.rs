@@ -143,7 +143,7 @@ fn run_once(args: &TestArgs, printer: &Printer) -> (String, Outcome) {
         Ok(plan) => plan,
         Err(message) => return (format!("error: {message}\n"), Outcome::Errors),
     };
-    let (rules, rule_errors) = setup::load_rules(&plan.rule_source);
+    let (rules, rule_errors) = setup::load_rules_for_authoring(&plan.rule_source);
     let mut out = String::new();
     let renderer = Renderer::new(printer.color());
     for error in &rule_errors {
