@@ -200,10 +200,18 @@ struct Checker<'a> {
     problems: Vec<Problem>,
 }
 
+/// The names of a rule's entry functions: `check(workload, settings)` and the optional
+/// `prepare(settings)`, whose parameters have known types.
+pub(crate) struct Entry<'a> {
+    pub check: &'a str,
+    pub prepare: &'a str,
+}
+
 /// Checks a compiled rule; `settings` are the names `META.settings` declares.
 pub(crate) fn check(
     engine: &Engine,
     ast: &AST,
+    entry: Entry<'_>,
     settings: &BTreeSet<String>,
     prepares: bool,
     helpers: &[String],
@@ -280,13 +288,13 @@ pub(crate) fn check(
         let params: Vec<&str> = f.params.iter().map(|p| p.as_str()).collect();
         let mut env: HashMap<String, Ty> = HashMap::new();
         match (f.name.as_str(), params.as_slice()) {
-            (crate::rules::ENTRY_FUNCTION, [workload, settings]) => {
+            (name, [workload, settings]) if name == entry.check => {
                 env.insert(workload.to_string(), Ty::Engine("Workload".into()));
                 if !prepares {
                     env.insert(settings.to_string(), Ty::Settings);
                 }
             }
-            (crate::rules::PREPARE_FUNCTION, [settings]) => {
+            (name, [settings]) if name == entry.prepare => {
                 env.insert(settings.to_string(), Ty::Settings);
             }
             _ => {}

@@ -733,7 +733,17 @@ fn compile_rule_inner(
     #[cfg(not(target_family = "wasm"))]
     {
         let settings = meta.settings.keys().cloned().collect();
-        let problems = crate::lint::check(engine, &ast, &settings, prepares, helpers);
+        let problems = crate::lint::check(
+            engine,
+            &ast,
+            crate::lint::Entry {
+                check: ENTRY_FUNCTION,
+                prepare: PREPARE_FUNCTION,
+            },
+            &settings,
+            prepares,
+            helpers,
+        );
         if let Some(first) = problems.first() {
             let mut help = first.help.clone().unwrap_or_default();
             if problems.len() > 1 {
