@@ -13,6 +13,13 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
     portcullis_tests::run_portcullis(dir, args, None)
 }
 
+/// `check --no-default-rules --rules policies ARGS…` in `dir`.
+fn check_policies(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["check", "--no-default-rules", "--rules", "policies"];
+    all.extend_from_slice(args);
+    run_in(dir, &all)
+}
+
 fn code(output: &Output) -> i32 {
     output.status.code().expect("exited normally")
 }
@@ -85,18 +92,7 @@ fn a_configuration_tuning_built_in_rules_works_with_no_default_rules() {
     );
 
     // Selecting a built-in rule that is not loaded says why.
-    let output = run_in(
-        &dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "--select",
-            "latest-tag",
-            "pod.yaml",
-        ],
-    );
+    let output = check_policies(&dir, &["--select", "latest-tag", "pod.yaml"]);
     assert_eq!(code(&output), 2);
     assert!(
         stderr(&output).contains("`latest-tag` is a built-in rule, not loaded in this run"),
@@ -347,16 +343,7 @@ fn typo_project(name: &str, meta_extra: &str, body: &str) -> PathBuf {
 /// `check --rules policies` on a manifest that does not exist: a run that read manifests
 /// would say so.
 fn check_typo(dir: &Path) -> (i32, String) {
-    let output = run_in(
-        dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "missing.yaml",
-        ],
-    );
+    let output = check_policies(dir, &["missing.yaml"]);
     let text = format!("{}{}", stderr(&output), stdout(&output));
     assert!(
         !text.contains("missing.yaml"),
@@ -487,16 +474,7 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
         .map(|i| format!("---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers: [{{name: a, image: x, securityContext: {{runAsUser: 0}}}}]\n"))
         .collect();
     std::fs::write(dir.join("pods.yaml"), pods).unwrap();
-    let output = run_in(
-        &dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "pods.yaml",
-        ],
-    );
+    let output = check_policies(&dir, &["pods.yaml"]);
     assert_eq!(code(&output), 2);
     let text = stdout(&output);
     assert_eq!(text.matches("rule `typo` failed").count(), 1, "{text}");
@@ -509,18 +487,7 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
     );
     assert!(text.contains("policies/typo.rhai:11:25"), "{text}");
     // JSON keeps one entry per workload, for machines.
-    let json = json(&run_in(
-        &dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "pods.yaml",
-            "--format",
-            "json",
-        ],
-    ));
+    let json = json(&check_policies(&dir, &["pods.yaml", "--format", "json"]));
     assert_eq!(json["summary"]["errors"], 4);
 
     // `portcullis test` shows where the rule failed.
@@ -540,18 +507,7 @@ fn runtime_failures_show_once_per_rule_line_with_a_frame_and_the_loop_of_an_endl
         "",
         "    let i = 0;\n    while i >= 0 {\n        i += 1;\n    }\n    []",
     );
-    let output = run_in(
-        &dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "pod.yaml",
-            "--rule-timeout",
-            "60000",
-        ],
-    );
+    let output = check_policies(&dir, &["pod.yaml", "--rule-timeout", "60000"]);
     let text = stdout(&output);
     assert!(text.contains("operation limit"), "{text}");
     assert!(text.contains("(loop at rule line 10)"), "{text}");
@@ -613,18 +569,7 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
         "kind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: My_App, image: x}, {name: ok, image: x}]\n",
     )
     .unwrap();
-    let output = run_in(
-        &dir,
-        &[
-            "check",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "bad.yaml",
-            "--format",
-            "json",
-        ],
-    );
+    let output = check_policies(&dir, &["bad.yaml", "--format", "json"]);
     let report = json(&output);
     assert_eq!(report["summary"]["errors"], 0, "{report}");
     assert_eq!(report["summary"]["findings"], 1, "{report}");
@@ -635,16 +580,7 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
         let rule = std::fs::read_to_string(dir.join("policies/typo.rhai")).unwrap();
         let edited = rule.replacen("import \"naming\"", &format!("import \"{bad}\""), 1);
         std::fs::write(dir.join("policies/typo.rhai"), &edited).unwrap();
-        let output = run_in(
-            &dir,
-            &[
-                "check",
-                "--no-default-rules",
-                "--rules",
-                "policies",
-                "bad.yaml",
-            ],
-        );
+        let output = check_policies(&dir, &["bad.yaml"]);
         let text = format!("{}{}", stdout(&output), stderr(&output));
         assert_eq!(code(&output), 2, "{text}");
         assert!(

@@ -134,26 +134,23 @@ spec:
         - {name: app, image: \"registry.company.com/shop/app:1.0\"}
 ";
 
-fn block_text(lines: &[String]) -> String {
-    lines.join("\n")
-}
-
-fn millis_since(start: Instant) -> u128 {
-    start.elapsed().as_millis()
-}
-
-#[test]
-fn check_watch_follows_edits_keeps_the_last_good_rule_and_stops_on_ctrl_c() {
-    let dir = scratch_dir("watch-check");
+/// A project with `policies/owner-label.rhai` and `manifests/shop.yaml`: its directory and
+/// the paths of the rule and the manifest.
+fn owner_label_project(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch_dir(name);
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     std::fs::create_dir_all(dir.join("manifests")).unwrap();
     let rule_path = dir.join("policies/owner-label.rhai");
     let manifest_path = dir.join("manifests/shop.yaml");
     std::fs::write(&rule_path, RULE).unwrap();
     std::fs::write(&manifest_path, DEPLOYMENT).unwrap();
+    (dir, rule_path, manifest_path)
+}
 
-    let watcher = Watcher::start(
-        &dir,
+/// `check --watch manifests` with only the rules in `policies/`.
+fn watch_manifests(dir: &Path) -> Watcher {
+    Watcher::start(
+        dir,
         &[
             "check",
             "--watch",
@@ -164,7 +161,21 @@ fn check_watch_follows_edits_keeps_the_last_good_rule_and_stops_on_ctrl_c() {
             "--color",
             "never",
         ],
-    );
+    )
+}
+
+fn block_text(lines: &[String]) -> String {
+    lines.join("\n")
+}
+
+fn millis_since(start: Instant) -> u128 {
+    start.elapsed().as_millis()
+}
+
+#[test]
+fn check_watch_follows_edits_keeps_the_last_good_rule_and_stops_on_ctrl_c() {
+    let (dir, rule_path, manifest_path) = owner_label_project("watch-check");
+    let watcher = watch_manifests(&dir);
     let first = watcher.until("watching for changes");
     assert!(block_text(&first).contains("owner-label  container `app`: no owner label"));
 
@@ -301,26 +312,8 @@ fn test_watch_reruns_tests_on_save() {
 
 #[test]
 fn check_watch_does_not_call_findings_fixed_when_their_file_or_rule_breaks() {
-    let dir = scratch_dir("watch-not-fixed");
-    std::fs::create_dir_all(dir.join("policies")).unwrap();
-    std::fs::create_dir_all(dir.join("manifests")).unwrap();
-    let rule_path = dir.join("policies/owner-label.rhai");
-    let manifest_path = dir.join("manifests/shop.yaml");
-    std::fs::write(&rule_path, RULE).unwrap();
-    std::fs::write(&manifest_path, DEPLOYMENT).unwrap();
-    let watcher = Watcher::start(
-        &dir,
-        &[
-            "check",
-            "--watch",
-            "manifests",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "--color",
-            "never",
-        ],
-    );
+    let (dir, rule_path, manifest_path) = owner_label_project("watch-not-fixed");
+    let watcher = watch_manifests(&dir);
     let first = watcher.until("watching for changes");
     assert!(block_text(&first).contains("no owner label"));
 
@@ -359,19 +352,7 @@ fn check_watch_keeps_a_directory_that_is_deleted_or_renamed_and_comes_back() {
     std::fs::write(dir.join("policies/owner-label.rhai"), RULE).unwrap();
     let manifest = dir.join("manifests/shop.yaml");
     std::fs::write(&manifest, DEPLOYMENT).unwrap();
-    let watcher = Watcher::start(
-        &dir,
-        &[
-            "check",
-            "--watch",
-            "manifests",
-            "--no-default-rules",
-            "--rules",
-            "policies",
-            "--color",
-            "never",
-        ],
-    );
+    let watcher = watch_manifests(&dir);
     let first = watcher.until("watching for changes");
     assert!(block_text(&first).contains("no owner label"));
 
