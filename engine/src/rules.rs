@@ -406,6 +406,29 @@ fn code_lines(source: &str) -> Vec<String> {
     out
 }
 
+/// The identifiers in a rule's code (outside comments and strings).
+fn code_words(source: &str) -> std::collections::BTreeSet<String> {
+    let mut words = std::collections::BTreeSet::new();
+    for line in code_lines(source) {
+        let mut word = String::new();
+        for c in line.chars().chain(std::iter::once(' ')) {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                word.push(c);
+            } else {
+                if word
+                    .chars()
+                    .next()
+                    .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                {
+                    words.insert(std::mem::take(&mut word));
+                }
+                word.clear();
+            }
+        }
+    }
+    words
+}
+
 /// For a rule that ends before its blocks are closed: the `{` that is never closed (the
 /// innermost), as (line, column).
 fn unclosed_brace(source: &str) -> Option<(usize, usize)> {
@@ -579,6 +602,21 @@ fn compile_rule_inner(
             || message.contains("Undefined variable: workload")
         {
             error.help(ENTRY_HELP)
+        } else if let Some(name) = message.strip_prefix("Undefined variable: ") {
+            // The names the rule's code uses are the likely intended ones.
+            let words = code_words(source);
+            match suggestion(
+                name.trim(),
+                words
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|w| *w != name.trim()),
+            ) {
+                Some(close) => error.help(format!("did you mean `{close}`?")),
+                None => error.help(
+                    "declare it with `let` first; functions see only their parameters and `META`",
+                ),
+            }
         } else if message.contains("Number of functions defined exceeds") {
             error.help(format!(
                 "a rule may define at most {} functions",

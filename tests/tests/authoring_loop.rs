@@ -371,6 +371,13 @@ fn misspelt_properties_functions_and_settings_stop_the_run_before_any_manifest()
         ),
         (
             "",
+            "    let out = [];\n    for container in workload.containers { out.push(finding(contaner, \"x\")); }\n    out",
+            "Undefined variable: contaner",
+            "did you mean `container`?",
+            (10, 61),
+        ),
+        (
+            "",
             "    let out = [];\n    for c in workload.containers { out.push(findng(c, \"x\")); }\n    out",
             "unknown function `findng` (called with 2 arguments)",
             "did you mean `finding`?",

@@ -225,12 +225,14 @@ pub mod workload_api {
     pub fn workload_host_network(w: &mut Workload) -> bool {
         pod_bool(w, "hostNetwork").unwrap_or(false)
     }
-    /// `hostPID`: whether the pod sees the node's processes (`false` when unset).
+    /// `hostPID`: whether the pod sees the node's processes (`false` when unset). Example:
+    /// `if workload.host_pid { … }`.
     #[rhai_fn(get = "host_pid", pure)]
     pub fn workload_host_pid(w: &mut Workload) -> bool {
         pod_bool(w, "hostPID").unwrap_or(false)
     }
     /// `hostIPC`: whether the pod shares the node's IPC namespace (`false` when unset).
+    /// Example: `workload.host_network || workload.host_pid || workload.host_ipc`.
     #[rhai_fn(get = "host_ipc", pure)]
     pub fn workload_host_ipc(w: &mut Workload) -> bool {
         pod_bool(w, "hostIPC").unwrap_or(false)
@@ -256,7 +258,7 @@ pub mod workload_api {
             })
             .unwrap_or_default()
     }
-    /// `nodeName`, or `()`.
+    /// `nodeName`, or `()`. Example: `workload.node_name != ()` (the pod skips the scheduler).
     #[rhai_fn(get = "node_name", pure)]
     pub fn workload_node_name(w: &mut Workload) -> Dynamic {
         opt_str(
@@ -265,7 +267,7 @@ pub mod workload_api {
         )
     }
     /// `affinity` as written (a map with `nodeAffinity`, `podAffinity`,
-    /// `podAntiAffinity`), or `()`.
+    /// `podAntiAffinity`), or `()`. Example: `workload.affinity?.podAntiAffinity == ()`.
     #[rhai_fn(get = "affinity", pure)]
     pub fn workload_affinity(w: &mut Workload) -> Dynamic {
         w.0.pod_spec()
@@ -273,6 +275,7 @@ pub mod workload_api {
             .map_or(Dynamic::UNIT, to_rhai)
     }
     /// `tolerations` as written: an array of maps (`key`, `operator`, `value`, `effect`).
+    /// Example: `workload.tolerations.some(|t| t.operator == "Exists" && t.key == ())`.
     #[rhai_fn(get = "tolerations", pure)]
     pub fn workload_tolerations(w: &mut Workload) -> Array {
         w.0.pod_spec()
@@ -308,6 +311,7 @@ pub mod workload_api {
         }
     }
     /// `metadata.ownerReferences` as written: maps with `kind`, `name`, `controller`, ….
+    /// Example: `workload.owner_references.map(|o| o.kind)`.
     #[rhai_fn(get = "owner_references", pure)]
     pub fn workload_owner_references(w: &mut Workload) -> Array {
         w.0.raw
@@ -369,12 +373,12 @@ pub mod workload_api {
             })
             .collect()
     }
-    /// The `livenessProbe`, or `()`.
+    /// The `livenessProbe`, or `()`. Example: `c.liveness_probe == ()`.
     #[rhai_fn(get = "liveness_probe", pure)]
     pub fn container_liveness_probe(c: &mut Container) -> Dynamic {
         probe(c, "livenessProbe")
     }
-    /// The `readinessProbe`, or `()`.
+    /// The `readinessProbe`, or `()`. Example: `c.readiness_probe?.type == "exec"`.
     #[rhai_fn(get = "readiness_probe", pure)]
     pub fn container_readiness_probe(c: &mut Container) -> Dynamic {
         probe(c, "readinessProbe")
@@ -455,7 +459,8 @@ pub mod workload_api {
     pub fn resources_limits(r: &mut Resources) -> Map {
         quantities_as_written(&r.0, "limits")
     }
-    /// The CPU request in cores (`250m` is `0.25`), or `()` when unset.
+    /// The CPU request in cores (`250m` is `0.25`), or `()` when unset. Example:
+    /// `c.resources.cpu_request == ()`.
     #[rhai_fn(get = "cpu_request", pure, return_raw)]
     pub fn resources_cpu_request(r: &mut Resources) -> Result<Dynamic, Box<EvalAltResult>> {
         quantity_of(&r.0, "requests", "cpu")
@@ -465,7 +470,8 @@ pub mod workload_api {
     pub fn resources_cpu_limit(r: &mut Resources) -> Result<Dynamic, Box<EvalAltResult>> {
         quantity_of(&r.0, "limits", "cpu")
     }
-    /// The memory request in bytes (`64Mi` is `67108864.0`), or `()` when unset.
+    /// The memory request in bytes (`64Mi` is `67108864.0`), or `()` when unset. Example:
+    /// `c.resources.memory_request < quantity("32Mi")`.
     #[rhai_fn(get = "memory_request", pure, return_raw)]
     pub fn resources_memory_request(r: &mut Resources) -> Result<Dynamic, Box<EvalAltResult>> {
         quantity_of(&r.0, "requests", "memory")
@@ -496,12 +502,12 @@ pub mod workload_api {
     pub fn quantity(text: &str) -> Result<rhai::FLOAT, Box<EvalAltResult>> {
         crate::quantity::parse(text).map_err(error)
     }
-    /// `quantity` of a plain number: the number.
+    /// `quantity` of a plain number: the number. Example: `quantity(2)` is `2.0`.
     #[rhai_fn(name = "quantity")]
     pub fn quantity_int(number: rhai::INT) -> rhai::FLOAT {
         number as rhai::FLOAT
     }
-    /// `quantity(())` is `()`.
+    /// `quantity(())` is `()`. Example: `quantity(c.resources.limits.memory)`, unset or not.
     #[rhai_fn(name = "quantity")]
     pub fn quantity_unit(_unset: ()) -> Dynamic {
         Dynamic::UNIT
@@ -509,17 +515,17 @@ pub mod workload_api {
 
     // ---- Port ----
 
-    /// The port's `name`, or `()`.
+    /// The port's `name`, or `()`. Example: `c.ports.some(|p| p.name == "metrics")`.
     #[rhai_fn(get = "name", pure)]
     pub fn port_name(p: &mut Port) -> Dynamic {
         opt_str(get_str(&p.0, "name"))
     }
-    /// `containerPort`, or `()`.
+    /// `containerPort`, or `()`. Example: `c.ports.map(|p| p.container_port)`.
     #[rhai_fn(get = "container_port", pure)]
     pub fn port_container_port(p: &mut Port) -> Dynamic {
         get_int(&p.0, "containerPort")
     }
-    /// `protocol`: `TCP` (the default), `UDP` or `SCTP`.
+    /// `protocol`: `TCP` (the default), `UDP` or `SCTP`. Example: `p.protocol == "UDP"`.
     #[rhai_fn(get = "protocol", pure)]
     pub fn port_protocol(p: &mut Port) -> ImmutableString {
         get_str(&p.0, "protocol").unwrap_or("TCP").into()
@@ -530,7 +536,7 @@ pub mod workload_api {
     pub fn port_host_port(p: &mut Port) -> Dynamic {
         get_int(&p.0, "hostPort")
     }
-    /// `hostIP`, or `()`.
+    /// `hostIP`, or `()`. Example: `p.host_ip == "0.0.0.0"`.
     #[rhai_fn(get = "host_ip", pure)]
     pub fn port_host_ip(p: &mut Port) -> Dynamic {
         opt_str(get_str(&p.0, "hostIP"))
@@ -538,7 +544,7 @@ pub mod workload_api {
 
     // ---- Volume ----
 
-    /// The volume's `name`.
+    /// The volume's `name`. Example: `workload.volumes.map(|v| v.name)`.
     #[rhai_fn(get = "name", pure)]
     pub fn volume_name(v: &mut Volume) -> ImmutableString {
         get_str(&v.0, "name").unwrap_or("").into()
@@ -573,27 +579,27 @@ pub mod workload_api {
 
     // ---- VolumeMount ----
 
-    /// The mounted volume's `name`.
+    /// The mounted volume's `name`. Example: `c.volume_mounts.map(|m| m.name)`.
     #[rhai_fn(get = "name", pure)]
     pub fn mount_name(m: &mut VolumeMount) -> ImmutableString {
         get_str(&m.mount, "name").unwrap_or("").into()
     }
-    /// `mountPath`.
+    /// `mountPath`. Example: `m.mount_path.starts_with("/var/run")`.
     #[rhai_fn(get = "mount_path", pure)]
     pub fn mount_path(m: &mut VolumeMount) -> ImmutableString {
         get_str(&m.mount, "mountPath").unwrap_or("").into()
     }
-    /// `readOnly` (`false` when unset).
+    /// `readOnly` (`false` when unset). Example: `!m.read_only && m.volume?.type == "hostPath"`.
     #[rhai_fn(get = "read_only", pure)]
     pub fn mount_read_only(m: &mut VolumeMount) -> bool {
         get_bool(&m.mount, "readOnly").unwrap_or(false)
     }
-    /// `subPath`, or `()`.
+    /// `subPath`, or `()`. Example: `m.sub_path != ()`.
     #[rhai_fn(get = "sub_path", pure)]
     pub fn mount_sub_path(m: &mut VolumeMount) -> Dynamic {
         opt_str(get_str(&m.mount, "subPath"))
     }
-    /// `mountPropagation`, or `()`.
+    /// `mountPropagation`, or `()`. Example: `m.mount_propagation == "Bidirectional"`.
     #[rhai_fn(get = "mount_propagation", pure)]
     pub fn mount_propagation(m: &mut VolumeMount) -> Dynamic {
         opt_str(get_str(&m.mount, "mountPropagation"))
@@ -621,22 +627,23 @@ pub mod workload_api {
             .find_map(|h| p.0.get(h))
             .map_or(Dynamic::UNIT, to_rhai)
     }
-    /// `initialDelaySeconds`, or `()`.
+    /// `initialDelaySeconds`, or `()`. Example: `p.initial_delay_seconds > 300`.
     #[rhai_fn(get = "initial_delay_seconds", pure)]
     pub fn probe_initial_delay(p: &mut Probe) -> Dynamic {
         get_int(&p.0, "initialDelaySeconds")
     }
-    /// `periodSeconds`, or `()` (Kubernetes' default is 10).
+    /// `periodSeconds`, or `()` (Kubernetes' default is 10). Example: `p.period_seconds < 5`.
     #[rhai_fn(get = "period_seconds", pure)]
     pub fn probe_period(p: &mut Probe) -> Dynamic {
         get_int(&p.0, "periodSeconds")
     }
-    /// `timeoutSeconds`, or `()` (Kubernetes' default is 1).
+    /// `timeoutSeconds`, or `()` (Kubernetes' default is 1). Example: `p.timeout_seconds > 10`.
     #[rhai_fn(get = "timeout_seconds", pure)]
     pub fn probe_timeout(p: &mut Probe) -> Dynamic {
         get_int(&p.0, "timeoutSeconds")
     }
-    /// `failureThreshold`, or `()` (Kubernetes' default is 3).
+    /// `failureThreshold`, or `()` (Kubernetes' default is 3). Example:
+    /// `p.failure_threshold == 1`.
     #[rhai_fn(get = "failure_threshold", pure)]
     pub fn probe_failure_threshold(p: &mut Probe) -> Dynamic {
         get_int(&p.0, "failureThreshold")
