@@ -192,8 +192,6 @@ struct Checker<'a> {
     api: &'static Api,
     script_functions: HashMap<String, BTreeSet<usize>>,
     settings: &'a BTreeSet<String>,
-    /// Whether `check` receives what `prepare` returned rather than the settings.
-    prepares: bool,
     helpers: &'a [String],
     /// How many loops enclose the statement being checked.
     loop_depth: usize,
@@ -227,7 +225,6 @@ pub(crate) fn check(
         api: api(engine),
         script_functions,
         settings,
-        prepares,
         helpers,
         loop_depth: 0,
         problems: Vec::new(),
@@ -235,15 +232,9 @@ pub(crate) fn check(
     // Calls everywhere, including closures and the top level.
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) => checker.check_call(
-                &call.name,
-                call.args.len(),
-                call.op_token.is_some(),
-                !call.namespace.is_empty(),
-                *pos,
-                false,
-            ),
-            Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => checker.check_call(
+            Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) => checker.check_call(
                 &call.name,
                 call.args.len(),
                 call.op_token.is_some(),
@@ -303,7 +294,6 @@ pub(crate) fn check(
             checker.stmt(stmt, &mut env);
         }
     }
-    let _ = checker.prepares;
     checker.problems.sort_by_key(|p| (p.line, p.column));
     checker.problems.dedup();
     checker.problems

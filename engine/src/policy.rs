@@ -888,10 +888,7 @@ fn describe_rule_error(
     };
     RuleFailure {
         limit: limit.is_some(),
-        message: match limit {
-            Some(limit) => format!("{limit}{at}"),
-            None => message,
-        },
+        message,
         position,
     }
 }

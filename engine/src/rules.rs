@@ -317,11 +317,15 @@ impl std::error::Error for RuleLoadError {}
 
 /// Line and column (1-based) of the first occurrence of `needle` in `source`.
 fn locate(source: &str, needle: &str) -> Option<(usize, usize)> {
-    let offset = source.find(needle)?;
+    Some(line_column(source, source.find(needle)?))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `source`.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    Some((line, column))
+    (line, column)
 }
 
 /// Where the loops of a rule start (`loop`, `while`, `do`, `for … in`), outside comments
@@ -465,10 +469,7 @@ fn locate_in_meta(source: &str, key: &str) -> Option<(usize, usize)> {
                 .map(|(i, _)| i)
         })
         .min()?;
-    let before = &source[..start + offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-    Some((line, column))
+    Some(line_column(source, start + offset))
 }
 
 /// A close name among `candidates` ("did you mean"); the checks that need it run natively.
@@ -768,6 +769,8 @@ fn compile_rule_inner(
 
     // Mistakes Rhai would report only when the line runs (natively: the modules embed
     // rules that were checked when they were built).
+    #[cfg(target_family = "wasm")]
+    let _ = helpers;
     #[cfg(not(target_family = "wasm"))]
     {
         let settings = meta.settings.keys().cloned().collect();

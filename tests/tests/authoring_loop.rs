@@ -596,6 +596,16 @@ fn rules_share_helpers_from_lib_and_import_nothing_else() {
         );
         std::fs::write(dir.join("policies/typo.rhai"), &rule).unwrap();
     }
+
+    // A helper of its own may not take a built-in helper's name.
+    std::fs::write(dir.join("policies/lib/users.rhai"), "fn x() { 1 }\n").unwrap();
+    let output = check_policies(&dir, &["bad.yaml"]);
+    let text = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(code(&output), 2, "{text}");
+    assert!(
+        text.contains("a helper module named `users` is already loaded"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -68,18 +68,10 @@ impl ModuleResolver for HelperModules {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        self.get(path).ok_or_else(|| {
-            let known = self.names();
-            let hint = if known.is_empty() {
-                "no helper modules are loaded: put `NAME.rhai` in a `lib/` directory next to your rules".to_string()
-            } else {
-                format!("loaded helpers: {}", known.join(", "))
-            };
-            Box::new(EvalAltResult::ErrorModuleNotFound(
-                format!("{path} ({hint})"),
-                pos,
-            ))
-        })
+        // Unknown names are refused when the rule loads (`lint`), with the loaded names;
+        // here only a computed path can be missing.
+        self.get(path)
+            .ok_or_else(|| EvalAltResult::ErrorModuleNotFound(path.to_string(), pos).into())
     }
 }
 

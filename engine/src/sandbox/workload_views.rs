@@ -117,21 +117,7 @@ fn parse_quantity_value(value: &Value) -> Result<f64, String> {
 
 /// A section of `resources` (`requests`, `limits`) as written, values as strings.
 fn quantities_as_written(resources: &Value, section: &str) -> Map {
-    resources
-        .get(section)
-        .and_then(Value::as_object)
-        .map(|map| {
-            map.iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    (k.as_str().into(), text.into())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    super::string_map(&crate::workload::string_map(resources.as_object(), section))
 }
 
 /// The pod's volumes by name, for joining mounts to them.
@@ -263,7 +249,8 @@ pub mod workload_api {
     pub fn workload_node_name(w: &mut Workload) -> Dynamic {
         opt_str(
             w.0.pod_spec()
-                .and_then(|spec| get_str_map(spec, "nodeName")),
+                .and_then(|spec| spec.get("nodeName"))
+                .and_then(Value::as_str),
         )
     }
     /// `affinity` as written (a map with `nodeAffinity`, `podAffinity`,
@@ -660,10 +647,6 @@ fn pod_bool(w: &WorkloadView, key: &str) -> Option<bool> {
     w.0.pod_spec()
         .and_then(|spec| spec.get(key))
         .and_then(Value::as_bool)
-}
-
-fn get_str_map<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v str> {
-    map.get(key).and_then(Value::as_str)
 }
 
 /// The key of a volume that says its type: the one that is not `name`.

@@ -550,7 +550,10 @@ fn lookup<'v>(value: &'v Value, path: &str) -> Result<Option<&'v Value>, String>
     Ok(Some(current))
 }
 
-fn string_map(metadata: Option<&Map<String, Value>>, key: &str) -> BTreeMap<String, String> {
+pub(crate) fn string_map(
+    metadata: Option<&Map<String, Value>>,
+    key: &str,
+) -> BTreeMap<String, String> {
     metadata
         .and_then(|m| m.get(key))
         .and_then(Value::as_object)
