@@ -56,10 +56,11 @@
 //! | enrich | [`facts`], `signatures` | image facts (config, filesystem, scans, signature material), read offline; signature verification |
 //! | rules | `rules`, `sandbox` | rule files compiled once; the Rhai sandbox and the rule API |
 //! | evaluate | `config`, `policy` | configuration resolved into a [`Policy`]; evaluation |
-//! | report | `report` | the [`Report`] and its JSON, SARIF and JUnit writers |
+//! | report | `report`, [`admission`] | the [`Report`] and its JSON, SARIF and JUnit writers; admission decisions and digest-pinning patches |
 //! | tools | [`testing`], [`dockerfile`] | rule test files; the Dockerfile parser |
 #![warn(missing_docs)]
 
+pub mod admission;
 #[cfg(not(target_family = "wasm"))]
 mod api_docs;
 mod config;

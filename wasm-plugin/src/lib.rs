@@ -18,10 +18,9 @@ mod opa;
 #[cfg(all(target_family = "wasm", feature = "wapc"))]
 mod wapc;
 
-use std::fmt::Write as _;
-
+pub use portcullis_engine::admission::{DENY_AT, Decision, MAX_VIOLATIONS, Violation};
 use portcullis_engine::facts::FactsFile;
-use portcullis_engine::{Config, Date, Diagnostic, Policy, Report, RuleSet, Severity, Source};
+use portcullis_engine::{Config, Date, Diagnostic, Policy, Report, RuleSet, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -29,18 +28,6 @@ use serde_json::Value;
 const REQUEST_NAME: &str = "request";
 /// Name under which host settings appear in error messages.
 const SETTINGS_NAME: &str = "settings";
-/// Findings at or above this severity deny the request: the CLI's default `--fail-on`.
-pub const DENY_AT: Severity = Severity::Low;
-/// Violations a decision lists; the rest are counted in [`Decision::omitted`]. A 3 MiB pod
-/// with thousands of containers has tens of thousands of findings, and hosts hold the
-/// answer in a few MiB (the OPA ABI module trapped on 4,000 containers).
-pub const MAX_VIOLATIONS: usize = 1_000;
-/// Violations spelled out in the denial message.
-const MESSAGE_VIOLATIONS: usize = 20;
-/// Kubernetes shows at most 4 KiB of warnings per response and cuts long ones.
-const WARNINGS_BYTES: usize = 4096;
-const WARNING_BYTES: usize = 256;
-
 /// The rules a module evaluates: the default pack plus the bundled user rules, and the
 /// bundled default configuration.
 #[derive(Debug)]
@@ -56,119 +43,6 @@ pub struct SettingsValidation {
     pub valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-}
-
-/// One finding that counts against the request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
-    pub rule: String,
-    pub severity: Severity,
-    pub message: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    pub path: String,
-}
-
-impl Violation {
-    /// One line per finding, for messages and admission warnings.
-    pub fn line(&self) -> String {
-        let container = self
-            .container
-            .as_deref()
-            .map(|c| format!(" container `{c}`"))
-            .unwrap_or_default();
-        format!(
-            "[{}] {}: {} ({} {}/{}{container}, {})",
-            self.severity, self.rule, self.message, self.kind, self.namespace, self.name, self.path
-        )
-    }
-}
-
-/// What a module answers for one request, whatever the ABI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    pub allowed: bool,
-    /// HTTP-style status for denials: 403 for findings, 400 when the request could not be
-    /// evaluated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The findings that count, in report order (below [`DENY_AT`] too), at most
-    /// [`MAX_VIOLATIONS`].
-    pub violations: Vec<Violation>,
-    /// Findings beyond [`MAX_VIOLATIONS`], not listed.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub omitted: usize,
-    /// Input, settings or rule errors; any error denies the request.
-    pub errors: Vec<String>,
-    /// The AdmissionRequest's uid, when there was one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-/// `text` cut to at most `max` bytes at a character boundary, with `…` when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max.saturating_sub(3);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-impl Decision {
-    /// A denial because the request or the settings could not be used.
-    pub fn error(errors: Vec<String>, uid: Option<String>) -> Decision {
-        let message = format!(
-            "Portcullis could not evaluate the request: {}",
-            errors.join("; ")
-        );
-        Decision {
-            allowed: false,
-            code: Some(400),
-            message: Some(message),
-            violations: Vec::new(),
-            omitted: 0,
-            errors,
-            uid,
-        }
-    }
-
-    /// Kubewarden's ValidationResponse: the findings in the message and as warnings, within
-    /// the sizes Kubernetes shows.
-    pub fn to_validation_response(&self) -> Value {
-        let mut response = serde_json::json!({ "accepted": self.allowed });
-        if let Some(message) = &self.message {
-            response["message"] = message.clone().into();
-        }
-        if let Some(code) = self.code {
-            response["code"] = code.into();
-        }
-        if !self.violations.is_empty() {
-            let mut warnings = Vec::new();
-            let mut bytes = 0;
-            for violation in &self.violations {
-                let line = cut(&violation.line(), WARNING_BYTES);
-                if bytes + line.len() > WARNINGS_BYTES {
-                    break;
-                }
-                bytes += line.len();
-                warnings.push(Value::from(line));
-            }
-            response["warnings"] = warnings.into();
-        }
-        response
-    }
 }
 
 impl Plugin {
@@ -321,73 +195,9 @@ fn admission_uid(value: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Turns a report into a decision: errors deny with 400, findings at or above
-/// [`DENY_AT`] deny with 403, anything else is allowed (lesser findings still listed).
+/// Turns a report into a decision at the modules' threshold, [`DENY_AT`].
 pub fn decide(report: &Report, uid: Option<String>) -> Decision {
-    let total = report.findings.len();
-    let denying = report
-        .findings
-        .iter()
-        .filter(|f| f.severity >= DENY_AT)
-        .count();
-    let violations: Vec<Violation> = report
-        .findings
-        .iter()
-        .take(MAX_VIOLATIONS)
-        .map(|f| Violation {
-            rule: f.rule.to_string(),
-            severity: f.severity,
-            message: f.message.clone(),
-            kind: f.resource.kind.clone(),
-            namespace: f.resource.namespace.clone(),
-            name: f.resource.name.clone(),
-            container: f.container.clone(),
-            path: f.path.clone(),
-        })
-        .collect();
-    let omitted = total - violations.len();
-    if !report.errors.is_empty() {
-        let errors = report.errors.iter().map(|e| e.message.clone()).collect();
-        let mut decision = Decision::error(errors, uid);
-        decision.violations = violations;
-        decision.omitted = omitted;
-        return decision;
-    }
-    if denying == 0 {
-        return Decision {
-            allowed: true,
-            code: None,
-            message: None,
-            violations,
-            omitted,
-            errors: Vec::new(),
-            uid,
-        };
-    }
-    let mut message = format!(
-        "Portcullis denied the request: {total} finding{}",
-        if total == 1 { "" } else { "s" }
-    );
-    for (i, violation) in violations.iter().take(MESSAGE_VIOLATIONS).enumerate() {
-        let _ = write!(
-            message,
-            "{}{}",
-            if i == 0 { ": " } else { "; " },
-            cut(&violation.line(), WARNING_BYTES)
-        );
-    }
-    if total > MESSAGE_VIOLATIONS {
-        let _ = write!(message, "; and {} more", total - MESSAGE_VIOLATIONS);
-    }
-    Decision {
-        allowed: false,
-        code: Some(403),
-        message: Some(message),
-        violations,
-        omitted,
-        errors: Vec::new(),
-        uid,
-    }
+    portcullis_engine::admission::decide(report, uid, DENY_AT)
 }
 
 /// Kubewarden's ValidationRequest: the AdmissionRequest and the policy settings.
@@ -560,7 +370,10 @@ mod tests {
             .iter()
             .map(|w| w.as_str().unwrap().len())
             .sum();
-        assert!(warnings <= WARNINGS_BYTES, "{warnings}");
+        assert!(
+            warnings <= portcullis_engine::admission::WARNINGS_BYTES,
+            "{warnings}"
+        );
         assert!(serde_json::to_string(&decision).unwrap().len() < 1 << 20);
     }
 
