@@ -42,6 +42,160 @@ pub enum Command {
     /// Build WebAssembly policy modules with your rules, or run one as a host would.
     #[command(subcommand)]
     Wasm(WasmCommand),
+    /// Run the admission server: validating and mutating webhooks, Gatekeeper External
+    /// Data and Kyverno calls (docs/admission.md).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+
+    /// TLS certificate chain (PEM); reloaded when it changes.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); reloaded when it changes.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    /// Serve plain HTTP, without --cert and --key: only on a loopback address (tests, a
+    /// sidecar behind a TLS proxy).
+    #[arg(long, conflicts_with_all = ["cert", "key"])]
+    pub insecure_http: bool,
+
+    /// Configuration file (default: ./portcullis.yaml if present); reloaded when it changes.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub rule_source: RuleSourceArgs,
+
+    /// Run only these rules (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub select: Option<Vec<String>>,
+
+    /// Skip these rules (comma-separated ids).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub ignore: Vec<String>,
+
+    /// Image facts file (`portcullis facts collect`); reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub image_facts: Option<PathBuf>,
+
+    /// Look up the facts of images the facts file does not know in their registries
+    /// (cached; lookups that fail or time out follow --on-error).
+    #[arg(long)]
+    pub pull_facts: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Deny requests with findings at or above this severity; lesser findings are warnings.
+    #[arg(long, value_enum, default_value_t = FailOn::Low, value_name = "SEVERITY")]
+    pub fail_on: FailOn,
+
+    /// What a request gets when it cannot be decided (a rule error, a registry lookup or
+    /// the deadline): `deny` fails closed, `allow` fails open with a warning.
+    #[arg(long, value_enum, default_value_t = OnErrorArg::Deny, value_name = "WHAT")]
+    pub on_error: OnErrorArg,
+
+    /// Time for one request, from arrival to answer (`8s`, `1500ms`); keep it below the
+    /// webhook's `timeoutSeconds`.
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = parse_duration)]
+    pub deadline: std::time::Duration,
+
+    /// Time a client has to send its headers and its body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub read_timeout: std::time::Duration,
+
+    /// Largest request body; larger ones are answered 413.
+    #[arg(long, value_name = "SIZE", default_value = "3MiB", value_parser = parse_size)]
+    pub max_body: u64,
+
+    /// Evaluations at once (default: two per core); more requests wait within their deadline.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_concurrency: Option<u32>,
+
+    /// Requests handled at once; beyond it, 503 at once.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// Allow requests in this namespace without evaluating them (repeatable). The server's
+    /// own namespace (--own-namespace, else $POD_NAMESPACE) always is.
+    #[arg(long, value_name = "NAME", value_parser = namespace_name)]
+    pub exclude_namespace: Vec<String>,
+
+    /// Allow requests for this kind (`Job`, `CronJob`, …) without evaluating them (repeatable).
+    #[arg(long, value_name = "KIND")]
+    pub exclude_kind: Vec<String>,
+
+    /// The namespace the server runs in (default: $POD_NAMESPACE); never evaluated, so that
+    /// the server can always restart itself.
+    #[arg(long, value_name = "NAME", value_parser = namespace_name)]
+    pub own_namespace: Option<String>,
+
+    /// `/mutate` also sets this pull policy on containers that name none.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub set_pull_policy: Option<PullPolicy>,
+
+    /// Namespace of resources whose manifest names none (default: `default`).
+    #[arg(short = 'n', long, value_name = "NAME", value_parser = namespace_name)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnErrorArg {
+    Deny,
+    Allow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    #[value(name = "IfNotPresent")]
+    IfNotPresent,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// `512MiB` → (512, "MiB"); `what` says what the text should have been.
+fn number_and_unit<'t>(text: &'t str, what: &str) -> Result<(u64, &'t str), String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not {what}"))?;
+    Ok((number, unit.trim()))
+}
+
+/// Parses a duration: `8s`, `1500ms`, `2m`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = number_and_unit(text, "a duration like `8s` or `1500ms`")?;
+    let duration = match unit {
+        "ms" => std::time::Duration::from_millis(number),
+        "" | "s" => std::time::Duration::from_secs(number),
+        "m" => std::time::Duration::from_secs(number.saturating_mul(60)),
+        other => return Err(format!("unknown duration unit `{other}` (use ms, s or m)")),
+    };
+    if duration.is_zero() {
+        return Err("a duration of zero would fail every request".into());
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Subcommand)]
@@ -426,15 +580,8 @@ pub enum ColorChoice {
 
 /// Parses `--max-layer-size`: bytes, or with a unit (`512MiB`, `2GB`, `1G`).
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size like `512MiB`"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (number, unit) = number_and_unit(text, "a size like `512MiB`")?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,

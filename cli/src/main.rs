@@ -67,6 +67,7 @@ fn main() -> ExitCode {
             what: args::FactsCommand::Collect(args),
         } => commands::facts::collect(args),
         Command::Wasm(command) => commands::wasm::run(command),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1940,3 +1940,92 @@ fn signatures_from_the_referrers_api_within_their_caps() {
         broken.problems
     );
 }
+
+/// `portcullis serve --pull-facts`: the first request for an image looks its facts up in the
+/// registry; `/mutate` pins the tag to the manifest digest found there, `/validate` runs the
+/// image rules on those facts, and the next request is served from the cache.
+#[test]
+fn the_admission_server_pulls_facts_and_pins_digests() {
+    let port = fake_registry(|path| small_image_route(path).unwrap_or(Reply::Missing));
+    let listen = format!("127.0.0.1:{}", free_port());
+    let dir = scratch_dir("image-sources-serve");
+    let mut server = Command::new(portcullis_binary())
+        .args([
+            "serve",
+            "--insecure-http",
+            "--listen",
+            &listen,
+            "--pull-facts",
+            "--no-facts-cache",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("portcullis serve starts");
+    let post = |path: &str, body: &serde_json::Value| -> serde_json::Value {
+        let output = Command::new("curl")
+            .args([
+                "-sS",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ])
+            .arg(format!("http://{listen}{path}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut curl| {
+                curl.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(body.to_string().as_bytes())?;
+                curl.wait_with_output()
+            })
+            .expect("curl runs");
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let started = Instant::now();
+    while Command::new("curl")
+        .args(["-sf", &format!("http://{listen}/readyz")])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let image = format!("127.0.0.1:{port}/shop/app:1.0");
+    let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "pull-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "namespace": "shop",
+            "operation": "CREATE", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "app", "image": image}]}}}});
+    let mutated = post("/mutate", &review);
+    use base64::Engine as _;
+    let patch: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(
+                mutated["response"]["patch"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("no patch: {mutated}")),
+            )
+            .unwrap(),
+    )
+    .unwrap();
+    let pinned = format!("{image}@{}", small_image().manifest_digest);
+    assert_eq!(
+        patch,
+        serde_json::json!([{"op": "replace", "path": "/spec/containers/0/image", "value": pinned}])
+    );
+    let validated = post("/validate", &review);
+    let message = validated["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    // The image's config says no user (root), which only its facts show.
+    assert!(message.contains("image-runs-as-root"), "{validated}");
+    let _ = server.kill();
+    let _ = server.wait();
+}

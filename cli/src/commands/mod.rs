@@ -8,5 +8,6 @@ pub mod explain;
 pub mod facts;
 pub mod new;
 pub mod rules;
+pub mod serve;
 pub mod test;
 pub mod wasm;
