@@ -232,14 +232,17 @@ fn allow_skipped(request: &Request, review: &Review, endpoint: &'static str) -> 
 
 async fn validate(State(app): State<Arc<App>>, body: Body) -> Response {
     const ENDPOINT: &str = "validate";
-    let (request, review) = match start_review(&app, body, ENDPOINT).await {
+    let (request, mut review) = match start_review(&app, body, ENDPOINT).await {
         Ok(started) => started,
         Err(response) => return *response,
     };
     if skipped(&app, &review).is_some() {
         return allow_skipped(&request, &review, ENDPOINT);
     }
-    let (answer, decision) = match evaluate(&request, review.request.clone()).await {
+    // The object is read once, by the engine; the review keeps what the answer needs.
+    let name = object_name(&review.request);
+    let input = std::mem::take(&mut review.request);
+    let (answer, decision) = match evaluate(&request, input).await {
         Ok((current, _, report, problems)) => {
             count(&app, &report);
             drop(current);
@@ -268,7 +271,7 @@ async fn validate(State(app): State<Arc<App>>, body: Body) -> Response {
                 .as_deref()
                 .map(|n| format!("{n}/"))
                 .unwrap_or_default(),
-            object_name(&review.request),
+            name,
             review.uid,
             answer.status.as_ref().map_or("", |(_, m)| m.as_str())
         );
@@ -314,6 +317,22 @@ type Evaluated = (Arc<Current>, Arc<Workloads>, Report, Vec<String>);
 /// images when the server pulls them, and evaluates it; within the request's deadline.
 /// `Err` is why nothing could be evaluated. The problems are lookups that failed.
 async fn evaluate(request: &Request, input: Value) -> Result<Evaluated, String> {
+    if !request.app.images.enabled() {
+        // Nothing to look up between loading and evaluating: one trip to the blocking pool.
+        let current = request
+            .app
+            .current()
+            .ok_or("the policy is not loaded yet (the server is starting)")?;
+        let policy = current.policy.clone();
+        let (workloads, report) = blocking(request, move || {
+            let workloads = Arc::new(Source::from_json("request", input).load());
+            let mut report = policy.check_workloads(&workloads);
+            report.sort();
+            (workloads, report)
+        })
+        .await?;
+        return Ok((current, workloads, report, Vec::new()));
+    }
     let (current, workloads, problems) = load(request, input).await?;
     let report = {
         let policy = current.policy.clone();
