@@ -242,7 +242,7 @@ async fn validate(State(app): State<Arc<App>>, body: Body) -> Response {
     // The object is read once, by the engine; the review keeps what the answer needs.
     let name = object_name(&review.request);
     let input = std::mem::take(&mut review.request);
-    let (answer, decision) = match evaluate(&request, input).await {
+    let (answer, decision) = match evaluate(&request, input, true).await {
         Ok((current, _, report, problems)) => {
             count(&app, &report);
             drop(current);
@@ -316,7 +316,9 @@ type Evaluated = (Arc<Current>, Arc<Workloads>, Report, Vec<String>);
 /// Loads `input` (an AdmissionRequest, a review or an object), looks up the facts of its
 /// images when the server pulls them, and evaluates it; within the request's deadline.
 /// `Err` is why nothing could be evaluated. The problems are lookups that failed.
-async fn evaluate(request: &Request, input: Value) -> Result<Evaluated, String> {
+/// `single`: `input` holds one object (an admission request), so the rules' limits bound
+/// its evaluation.
+async fn evaluate(request: &Request, input: Value, single: bool) -> Result<Evaluated, String> {
     if !request.app.images.enabled() {
         // Nothing to look up between loading and evaluating: one trip to the blocking pool.
         let current = request
@@ -324,7 +326,8 @@ async fn evaluate(request: &Request, input: Value) -> Result<Evaluated, String> 
             .current()
             .ok_or("the policy is not loaded yet (the server is starting)")?;
         let policy = current.policy.clone();
-        let (workloads, report) = blocking(request, move || {
+        let worst_case = single.then_some(current.worst_case).flatten();
+        let (workloads, report) = run_evaluation(request, worst_case, move || {
             let workloads = Arc::new(Source::from_json("request", input).load());
             let mut report = policy.check_workloads(&workloads);
             report.sort();
@@ -434,6 +437,20 @@ async fn blocking<T: Send + 'static>(
     request: &Request,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
+    run_evaluation(request, None, work).await
+}
+
+/// [`blocking`], or, when `worst_case` (the longest the rules' own limits let `work` run)
+/// fits in what is left of the deadline, right here on the runtime's worker thread. The
+/// runtime has one worker more than there are evaluation slots (see `serve`), so however
+/// long evaluations take, a worker is always free for connections, probes and the requests
+/// waiting for a slot; and the hand-off to the blocking pool, which took more time than the
+/// evaluation of a small request on two cores (docs/benchmarks.md), is saved.
+async fn run_evaluation<T: Send + 'static>(
+    request: &Request,
+    worst_case: Option<std::time::Duration>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     let app = &request.app;
     let remaining = request.deadline.saturating_duration_since(Instant::now());
     let late = || {
@@ -449,6 +466,10 @@ async fn blocking<T: Send + 'static>(
         Err(_) => return Err(late()),
     };
     let remaining = request.deadline.saturating_duration_since(Instant::now());
+    if worst_case.is_some_and(|worst| worst < remaining) {
+        let _slot = slot;
+        return Ok(work());
+    }
     let task = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         work()
@@ -543,6 +564,7 @@ async fn check_images(request: &Request, keys: Vec<String>) -> Result<Vec<ImageA
     let (current, workloads, report, problems) = evaluate(
         request,
         json!({"apiVersion": "v1", "kind": "List", "items": pods}),
+        false,
     )
     .await?;
     let fail_on = request.app.options.fail_on;
@@ -737,7 +759,7 @@ async fn kyverno(State(app): State<Arc<App>>, body: Body) -> Response {
             }
         },
         None => {
-            let answer = match evaluate(&request, value).await {
+            let answer = match evaluate(&request, value, false).await {
                 Ok((_, _, report, problems)) => {
                     count(&app, &report);
                     let answer = verdict::answer(&report, &problems, app.options.fail_on, on_error);

@@ -118,6 +118,9 @@ struct Current {
     policy: Arc<Policy>,
     /// The facts the policy has: the file's and the pulled ones.
     facts: Arc<FactsIndex>,
+    /// The longest the rules' own limits let one object's evaluation run (every rule at
+    /// its time limit, plus reading the object); `None` without a time limit.
+    worst_case: Option<Duration>,
 }
 
 /// What every handler shares.
@@ -165,10 +168,15 @@ impl App {
                 .map(|p| p.to_string())
                 .collect::<Vec<String>>()
         })?;
+        let worst_case = spec.rules.limits().max_rule_time.map(|per_rule| {
+            per_rule.saturating_mul(u32::try_from(policy.rule_ids().len()).unwrap_or(u32::MAX))
+                + Duration::from_millis(100)
+        });
         self.set_current(Current {
             spec,
             policy: Arc::new(policy),
             facts: Arc::new(index),
+            worst_case,
         });
         Ok(())
     }
@@ -183,7 +191,10 @@ pub fn run(options: Options, loader: Loader) -> Result<(), String> {
             options.listen
         ));
     }
+    // Evaluations of single objects run on the workers (endpoints::run_evaluation); one
+    // worker more than evaluation slots keeps one free for everything else.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.max_concurrency.max(1) + 1)
         .enable_all()
         .thread_name("portcullis-serve")
         .build()
