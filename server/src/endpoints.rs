@@ -1,6 +1,7 @@
 //! The HTTP endpoints. Each reads a bounded body within the read timeout, holds an
 //! in-flight slot (no slot: 503 at once) and, to evaluate, an evaluation slot; evaluation
-//! runs on the blocking pool under the request's deadline. Headers are never read or
+//! runs on the worker when the rules' limits bound it within the request's deadline, else
+//! on the blocking pool under that deadline (`run_evaluation`). Headers are never read or
 //! logged: callers such as Kyverno forward credentials (`Authorization`) they should not.
 
 use std::sync::Arc;
@@ -320,7 +321,7 @@ type Evaluated = (Arc<Current>, Arc<Workloads>, Report, Vec<String>);
 /// its evaluation.
 async fn evaluate(request: &Request, input: Value, single: bool) -> Result<Evaluated, String> {
     if !request.app.images.enabled() {
-        // Nothing to look up between loading and evaluating: one trip to the blocking pool.
+        // Nothing to look up between loading and evaluating: load and evaluate in one go.
         let current = request
             .app
             .current()
@@ -604,7 +605,7 @@ async fn check_images(request: &Request, keys: Vec<String>) -> Result<Vec<ImageA
                 report
                     .errors
                     .iter()
-                    .filter(|e| e.message.contains(&name))
+                    .filter(|e| names(&e.message, &name))
                     .map(|e| e.to_string()),
             )
             .collect();
@@ -615,6 +616,16 @@ async fn check_images(request: &Request, keys: Vec<String>) -> Result<Vec<ImageA
         });
     }
     Ok(answers.into_iter().flatten().collect())
+}
+
+/// Whether `message` names the probe pod `name` (`image-1`, not `image-10`).
+fn names(message: &str, name: &str) -> bool {
+    message.match_indices(name).any(|(at, _)| {
+        !message[at + name.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
 }
 
 fn probe_pod(i: usize, image: &str) -> Value {
@@ -798,5 +809,21 @@ async fn kyverno(State(app): State<Arc<App>>, body: Body) -> Response {
             );
             json_response(&answer)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn probe_pod_names_do_not_match_longer_ones() {
+        assert!(super::names(
+            "rule failed on Pod default/image-1: x",
+            "image-1"
+        ));
+        assert!(!super::names(
+            "rule failed on Pod default/image-10: x",
+            "image-1"
+        ));
+        assert!(super::names("image-10 and image-1", "image-1"));
     }
 }

@@ -19,15 +19,6 @@ pub enum OnError {
     Allow,
 }
 
-impl OnError {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnError::Deny => "deny",
-            OnError::Allow => "allow",
-        }
-    }
-}
-
 /// Denying findings spelled out in a message; a message stays under ~6 KiB.
 const MESSAGE_FINDINGS: usize = 10;
 const LINE_BYTES: usize = 512;
